@@ -1,0 +1,215 @@
+"""Run a registered operation on an image: the one path every host uses.
+
+:func:`run` validates parameters, converts pixels to the operation's working
+form (float32, perceptual or linear light, alpha set aside), limits the work
+to the selection plus the operation's context margin, tiles large images,
+reports progress, and blends the result back through the mask so nothing
+outside the selection changes. The caller's arrays are never modified.
+"""
+
+from __future__ import annotations
+
+from typing import Any, overload
+
+import numpy as np
+
+from . import convert, registry, tiles
+from .errors import ImageError, MaskError
+from .image import Image
+from .progress import ProgressLike, as_progress
+
+__all__ = ["as_mask", "context_box", "run"]
+
+
+def as_mask(mask: Any, shape: tuple[int, int], *, what: str = "mask") -> np.ndarray:
+    """Convert a selection or user mask to float32 ``(H, W)`` in [0, 1].
+
+    Accepts bool, uint8, uint16 (full range = 1) or float arrays shaped
+    ``(H, W)`` or ``(H, W, 1)``.
+
+    Raises
+    ------
+    MaskError
+        For a wrong shape, non-numeric data or NaN.
+    """
+    arr = np.asarray(mask)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != 2 or arr.shape != tuple(shape):
+        msg = f"the {what} has shape {arr.shape}, but the image is {shape[0]}×{shape[1]} (H×W)"
+        raise MaskError(msg)
+    if arr.dtype == np.bool_:
+        return arr.astype(np.float32)
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        msg = f"the {what} contains NaN or infinite values"
+        raise MaskError(msg)
+    try:
+        values = convert.to_float32(arr) if arr.dtype.kind in "uf" else None
+    except ImageError:
+        values = None
+    if values is None:
+        msg = f"the {what} must hold numbers in [0, 1] (or 8/16-bit levels), got {arr.dtype}"
+        raise MaskError(msg)
+    return np.clip(values, 0.0, 1.0)
+
+
+def context_box(mask: np.ndarray, halo: int | None) -> tuple[slice, slice]:
+    """Return the bounding box of ``mask > 0`` grown by `halo`, clipped.
+
+    With ``halo=None`` (the operation needs the whole image) the whole image
+    is returned.
+    """
+    h, w = mask.shape
+    if halo is None:
+        return slice(0, h), slice(0, w)
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    y0, y1 = max(0, rows[0] - halo), min(h, rows[-1] + 1 + halo)
+    x0, x1 = max(0, cols[0] - halo), min(w, cols[-1] + 1 + halo)
+    return slice(int(y0), int(y1)), slice(int(x0), int(x1))
+
+
+@overload
+def run(op_id: str, image: np.ndarray, mask: Any = ..., progress: ProgressLike = ..., *,
+        tile: int | None = ..., blend: bool = ..., **params: Any) -> np.ndarray: ...
+@overload
+def run(op_id: str, image: Image, mask: Any = ..., progress: ProgressLike = ..., *,
+        tile: int | None = ..., blend: bool = ..., **params: Any) -> Image | np.ndarray: ...
+
+
+def run(
+    op_id: str,
+    image: np.ndarray | Image,
+    mask: Any = None,
+    progress: ProgressLike = None,
+    *,
+    tile: int | None = None,
+    blend: bool = True,
+    **params: Any,
+) -> np.ndarray | Image:
+    """Run operation `op_id` on `image` and return the result.
+
+    Parameters
+    ----------
+    op_id : str
+        A registered operation id (see :func:`photomend.operations`).
+    image : ndarray or Image
+        Pixels: ``(H, W)`` / ``(H, W, 1)`` gray, ``(H, W, 2)`` gray+alpha,
+        ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA, as uint8, uint16, uint32,
+        float16 or float32 (arrays are taken as perceptual, sRGB-encoded);
+        or an :class:`~photomend.image.Image`, which carries its transfer.
+    mask : array_like, optional
+        ``(H, W)`` selection or damage mask in [0, 1] (bool and 8/16-bit
+        levels accepted). Pixels where it is 0 never change; partial values
+        blend the result with the original.
+    progress : callable or Progress, optional
+        Receives the completed fraction; returning ``False`` (or calling
+        :meth:`Progress.cancel`) cancels with
+        :class:`~photomend.errors.Cancelled`, leaving the input untouched.
+    tile : int, optional
+        Tile edge for local operations: None chooses automatically (large
+        images only), 0 disables tiling.
+    blend : bool
+        Blend the result through the mask (default). Hosts whose own write
+        path already blends through the selection (GIMP's shadow merge) pass
+        False to avoid blending twice.
+    **params
+        The operation's parameters; defaults fill the rest.
+
+    Returns
+    -------
+    ndarray or Image
+        For image operations, the same kind, shape and type as `image`
+        (alpha untouched). For detection operations, a float32 ``(H, W)``
+        mask in [0, 1].
+
+    Raises
+    ------
+    PhotomendError
+        Subclasses name the problem: unknown operation, bad parameter,
+        unsupported image, unusable mask.
+    """
+    spec = registry.get(op_id)
+    values = spec.bind(params)
+    if isinstance(image, Image):
+        img = image
+    elif isinstance(image, np.ndarray):
+        img = Image.from_array(image)
+    else:
+        msg = f"expected a numpy array or photomend.Image, got {type(image).__name__}"
+        raise ImageError(msg)
+    convert.check_finite(img.color)
+    height, width = img.height, img.width
+
+    m = None if mask is None else as_mask(mask, (height, width))
+    if m is not None and not (m > 0).any():
+        what = "mask marks no damage" if spec.mask_role == "damage" else "selection is empty"
+        msg = f"{spec.id}: the {what}; nothing to do"
+        raise MaskError(msg)
+    if spec.mask_role == "damage" and m is None:
+        msg = f"{spec.id} needs a mask (or selection) marking what to repair"
+        raise MaskError(msg)
+
+    prog = as_progress(progress)
+    prog.update(0.0)
+    rows, cols = (slice(0, height), slice(0, width)) if m is None else context_box(
+        m, spec.halo(values))
+    work = img.color[rows, cols]
+    if img.transfer != spec.space:
+        work = convert.to_transfer(work, img.transfer, spec.space)
+    work_mask = None if m is None else m[rows, cols]
+
+    if spec.prepare is not None:
+        values = {**values, **spec.prepare(work, dict(values))}
+
+    result = _execute(spec, work, work_mask, values, prog, tile)
+    prog.update(1.0)
+
+    if spec.output == "mask":
+        out_mask = np.zeros((height, width), dtype=np.float32)
+        res = np.clip(result, 0.0, 1.0)
+        out_mask[rows, cols] = res if work_mask is None else res * work_mask
+        return out_mask
+
+    if img.transfer != spec.space:
+        result = convert.to_transfer(result, spec.space, img.transfer)
+    color = img.color.copy()
+    if work_mask is not None and blend:
+        orig = color[rows, cols]
+        weight = work_mask[..., None]
+        color[rows, cols] = orig + weight * (result - orig)
+    else:
+        color[rows, cols] = result
+    out = img.with_color(color)
+    if isinstance(image, Image):
+        return out
+    return out.to_array(image.dtype)
+
+
+def _execute(spec: registry.OperationSpec, work: np.ndarray, mask: np.ndarray | None,
+             values: dict[str, Any], prog: Any, tile: int | None) -> np.ndarray:
+    height, width, channels = work.shape
+    halo = spec.halo(values)
+    use_tiles = spec.local and halo is not None and tile != 0 and (
+        (tile is not None and tile > 0 and (height > tile or width > tile))
+        or (tile is None and height * width > tiles.TILE_THRESHOLD))
+    if use_tiles:
+        assert halo is not None
+        result = tiles.run_tiled(
+            spec.func, work, mask, values, halo=halo,
+            tile=tile if tile else tiles.DEFAULT_TILE, progress=prog,
+            pass_mask=spec.takes_mask, pass_progress=spec.takes_progress,
+            out_channels=None if spec.output == "mask" else channels)
+    else:
+        kwargs = dict(values)
+        if spec.takes_mask:
+            kwargs["mask"] = mask
+        if spec.takes_progress:
+            kwargs["progress"] = prog
+        result = spec.func(work, **kwargs)
+    expected = (height, width) if spec.output == "mask" else (height, width, channels)
+    if not isinstance(result, np.ndarray) or result.shape != expected:
+        shape = getattr(result, "shape", None)
+        msg = f"operation {spec.id} returned shape {shape}, expected {expected}"
+        raise RuntimeError(msg)
+    return result.astype(np.float32, copy=False)

@@ -1,0 +1,99 @@
+"""Apply a registered operation through a host: the shared adapter logic."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+
+from .. import engine, registry
+from ..errors import MaskError
+from ..image import Image
+from ..progress import Progress
+from .base import Box, Host, grow_box
+
+__all__ = ["apply_operation", "plan_region"]
+
+Output = Literal["in-place", "new-layer"]
+
+
+def plan_region(host: Host, spec: registry.OperationSpec,
+                params: Mapping[str, Any]) -> tuple[Box, bool]:
+    """Return the box to read (selection + context margin) and whether a selection exists.
+
+    Raises
+    ------
+    MaskError
+        When a selection exists but covers nothing of the target, or the
+        operation needs a selection (damage mask) and there is none.
+    """
+    width, height = host.size()
+    bounds = host.selection_bounds()
+    if bounds is None:
+        if spec.mask_role == "damage":
+            msg = f"{spec.plain_label}: select the damage to repair first (the selection is empty)"
+            raise MaskError(msg)
+        return Box(0, 0, width, height), False
+    if bounds.width <= 0 or bounds.height <= 0:
+        msg = f"{spec.plain_label}: the selection is empty on this layer; nothing to do"
+        raise MaskError(msg)
+    return grow_box(bounds, spec.halo(params), width, height), True
+
+
+def apply_operation(
+    host: Host,
+    op_id: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    output: Output = "in-place",
+    progress: Progress | None = None,
+) -> Image | np.ndarray:
+    """Run `op_id` on the host's target and write the result back.
+
+    Parameters
+    ----------
+    host : Host
+        The adapter for the running application (or files).
+    op_id : str
+        Registered operation id.
+    params : mapping, optional
+        Parameter values; defaults fill the rest. Validated before any pixel
+        is read.
+    output : {'in-place', 'new-layer'}
+        Change the target, or put the result on a new layer above it.
+        Detection operations always add their mask as a new layer/channel.
+    progress : Progress, optional
+        Overrides ``host.progress(...)``.
+
+    Returns
+    -------
+    Image or ndarray
+        What was written (for tests and previews).
+
+    Notes
+    -----
+    Everything is computed before the first write, inside one undo group,
+    so an error or a cancel leaves the target exactly as it was.
+    """
+    spec = registry.get(op_id)
+    values = spec.bind(params or {})
+    box, selected = plan_region(host, spec, values)
+    image = host.read(box)
+    mask = host.selection(box) if selected else None
+    if mask is not None and not (mask > 0).any():
+        msg = f"{spec.plain_label}: the selection is empty on this layer; nothing to do"
+        raise MaskError(msg)
+    prog = progress if progress is not None else host.progress(spec.plain_label)
+    new_layer = output == "new-layer"
+    # GIMP's merge blends through the selection itself; new layers never do.
+    blend = new_layer or not host.blends_selection
+    result = engine.run(spec.id, image, mask, prog, blend=blend, **values)
+    with host.undo_group(spec.plain_label):
+        if spec.output == "mask":
+            assert isinstance(result, np.ndarray)
+            host.write_mask(box, result, spec.plain_label)
+        else:
+            assert isinstance(result, Image)
+            host.write(box, result, new_layer=spec.plain_label if new_layer else None)
+    return result

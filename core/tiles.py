@@ -1,0 +1,135 @@
+"""Run an operation over overlapping tiles so memory stays bounded.
+
+Each tile is processed with a margin (the operation's halo) of real image
+context around it; only the tile's own pixels are kept. For an operation
+whose output at a pixel depends only on inputs within the halo, the tiled
+result equals a single pass. Tiles run on a thread pool: numpy, scipy.ndimage
+and scipy.fft release the GIL in their heavy loops, so both cores work.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from typing import Any
+
+import numpy as np
+
+from .progress import Progress
+
+__all__ = ["DEFAULT_TILE", "TILE_THRESHOLD", "Window", "iter_windows", "run_tiled", "workers"]
+
+#: Core tile edge in pixels (the halo comes on top).
+DEFAULT_TILE = 1024
+#: Images with more pixels than this are tiled automatically.
+TILE_THRESHOLD = 4_000_000
+
+Window = tuple[slice, slice, slice, slice]
+
+
+def workers() -> int:
+    """Return the number of worker threads to use (cores, at most 8)."""
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def iter_windows(height: int, width: int, tile: int, halo: int) -> Iterator[tuple[Window, Window]]:
+    """Yield ``(read, keep)`` windows covering an image in tiles.
+
+    ``read`` is the tile plus its halo clipped to the image (image
+    coordinates); ``keep`` is where the tile's own pixels sit inside the
+    read window. Both are ``(rows, cols, rows, cols)`` slices: the first two
+    the tile in image coordinates, the last two within the read window.
+    """
+    for y0 in range(0, height, tile):
+        y1 = min(y0 + tile, height)
+        ry0, ry1 = max(0, y0 - halo), min(height, y1 + halo)
+        for x0 in range(0, width, tile):
+            x1 = min(x0 + tile, width)
+            rx0, rx1 = max(0, x0 - halo), min(width, x1 + halo)
+            read = (slice(ry0, ry1), slice(rx0, rx1), slice(0, 0), slice(0, 0))
+            keep = (slice(y0, y1), slice(x0, x1),
+                    slice(y0 - ry0, y1 - ry0), slice(x0 - rx0, x1 - rx0))
+            yield read, keep
+
+
+def run_tiled(
+    func: Callable[..., np.ndarray],
+    image: np.ndarray,
+    mask: np.ndarray | None,
+    params: dict[str, Any],
+    *,
+    halo: int,
+    tile: int = DEFAULT_TILE,
+    progress: Progress,
+    pass_mask: bool,
+    pass_progress: bool,
+    out_channels: int | None,
+) -> np.ndarray:
+    """Apply `func` tile by tile and assemble the result.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(pixels, [mask=], [progress=], **params)`` returning an array
+        of the tile's height and width (``(h, w, C)`` or ``(h, w)``).
+    image : ndarray
+        float32 ``(H, W, C)`` input.
+    mask : ndarray or None
+        float32 ``(H, W)``, cropped alongside the image when `pass_mask`.
+    params : dict
+        Bound parameters.
+    halo : int
+        Context margin each tile reads around itself.
+    tile : int
+        Core tile edge in pixels.
+    progress : Progress
+        Receives the fraction of finished tiles; cancellation stops the
+        remaining tiles and raises :class:`~photomend.errors.Cancelled`.
+    pass_mask, pass_progress : bool
+        Whether `func` takes ``mask=`` / ``progress=``.
+    out_channels : int or None
+        Channels of the output, None for a 2-D (mask) output.
+
+    Returns
+    -------
+    ndarray
+        The assembled float32 output.
+    """
+    height, width = image.shape[:2]
+    shape = (height, width) if out_channels is None else (height, width, out_channels)
+    out = np.empty(shape, dtype=np.float32)
+    windows = list(iter_windows(height, width, tile, halo))
+    quiet = progress.silent()
+    abort = threading.Event()  # another tile failed: skip the rest
+
+    def work(read: Window, keep: Window) -> None:
+        if abort.is_set():
+            return
+        quiet.check()
+        kwargs = dict(params)
+        if pass_mask:
+            kwargs["mask"] = None if mask is None else mask[read[0], read[1]]
+        if pass_progress:
+            kwargs["progress"] = quiet
+        result = func(image[read[0], read[1]], **kwargs)
+        out[keep[0], keep[1]] = result[keep[2], keep[3]]
+
+    progress.update(0.0)
+    with ThreadPoolExecutor(max_workers=workers()) as pool:
+        pending = {pool.submit(work, r, k) for r, k in windows}
+        done_count = 0
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for fut in done:
+                    fut.result()  # re-raise a tile's exception (including Cancelled)
+                done_count += len(done)
+                progress.update(done_count / len(windows))
+        except BaseException:
+            abort.set()
+            for fut in pending:
+                fut.cancel()
+            raise
+    return out
