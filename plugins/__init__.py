@@ -1,0 +1,1 @@
+"""Host plug-ins shipped with photomend (installed by ``photomend install``)."""

@@ -1,0 +1,1 @@
+"""GIMP 3 plug-in files."""

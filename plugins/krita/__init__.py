@@ -1,0 +1,1 @@
+"""Krita 5 plug-in files."""
