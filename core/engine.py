@@ -183,7 +183,8 @@ def run(
     out = img.with_color(color)
     if isinstance(image, Image):
         return out
-    return out.to_array(image.dtype)
+    pixels = out.to_array(image.dtype)
+    return pixels[..., 0] if image.ndim == 2 else pixels
 
 
 def _execute(spec: registry.OperationSpec, work: np.ndarray, mask: np.ndarray | None,

@@ -1,0 +1,57 @@
+"""The shared host driver, exercised through the file host."""
+
+import numpy as np
+import pytest
+
+import photomend
+from photomend import Image, MaskError, ParameterError
+from photomend.hosts import Box, FileHost, apply_operation, grow_box
+
+
+def _img(rng, alpha=False):
+    arr = (rng.random((40, 50, 4 if alpha else 3)) * 65535).astype(np.uint16)
+    return arr, Image.from_array(arr)
+
+
+def test_in_place_matches_core_and_records_one_undo_step(rng):
+    arr, img = _img(rng, alpha=True)
+    host = FileHost(img)
+    apply_operation(host, "sharpen", {"radius": 1.0})
+    np.testing.assert_array_equal(host.image.to_array(), photomend.run("sharpen", arr, radius=1.0))
+    assert host.undo_steps == ["Sharpen (Unsharp Mask)"]
+    np.testing.assert_array_equal(host.image.alpha, img.alpha)
+
+
+def test_selection_reads_context_and_changes_only_selection(rng):
+    arr, img = _img(rng)
+    sel = np.zeros((40, 50), np.float32)
+    sel[10:20, 20:30] = 1.0
+    host = FileHost(img, sel)
+    apply_operation(host, "sharpen", {"radius": 1.0, "amount": 2.0})
+    expected = photomend.run("sharpen", arr, mask=sel, radius=1.0, amount=2.0)
+    np.testing.assert_array_equal(host.image.to_array(), expected)
+
+
+def test_new_layer_keeps_the_source(rng):
+    _, img = _img(rng)
+    host = FileHost(img)
+    apply_operation(host, "sharpen", output="new-layer")
+    assert host.image is img
+    assert [name for name, _ in host.layers] == ["Sharpen (Unsharp Mask)"]
+
+
+def test_errors_come_before_any_write(rng):
+    _, img = _img(rng)
+    host = FileHost(img, np.zeros((40, 50)))
+    with pytest.raises(MaskError, match="selection is empty"):
+        apply_operation(host, "sharpen")
+    with pytest.raises(ParameterError, match="radius"):
+        apply_operation(FileHost(img), "sharpen", {"radius": -1})
+    assert host.image is img and host.undo_steps == []
+
+
+def test_grow_box():
+    assert grow_box(Box(5, 5, 10, 10), 3, 100, 100) == Box(2, 2, 16, 16)
+    assert grow_box(Box(0, 0, 10, 10), 3, 12, 11) == Box(0, 0, 12, 11)
+    assert grow_box(Box(5, 5, 1, 1), None, 30, 20) == Box(0, 0, 30, 20)
+    assert tuple(Box(1, 2, 3, 4)) == (1, 2, 3, 4)

@@ -1,0 +1,32 @@
+"""The package layout: core/ ships as photomend with every subpackage."""
+
+import pathlib
+import pytest
+
+tomllib = pytest.importorskip("tomllib")
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_every_subpackage_is_listed_in_pyproject():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    mapping = config["package-dir"]
+    found = set()
+    for name, folder in mapping.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder)
+            parts = [] if str(rel) == "." else list(rel.parts)
+            found.add(".".join([name, *parts]))
+    assert found <= listed, f"add to pyproject packages: {sorted(found - listed)}"
+
+
+def test_core_imports_no_host_api():
+    banned = ("import gi", "from gi", "import krita", "from krita", "import PyQt5",
+              "from PyQt5")
+    for path in (ROOT / "core").rglob("*.py"):
+        if "ui" in path.relative_to(ROOT / "core").parts:
+            continue
+        text = path.read_text()
+        for b in banned:
+            assert f"\n{b}" not in text and not text.startswith(b), f"{path}: {b}"
