@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Union
 
 from .errors import Cancelled
 
 __all__ = ["Progress", "ProgressLike", "as_progress"]
 
-ProgressCallback = Callable[[float], Union[bool, None]]
+ProgressCallback = Callable[[float], bool | None]
 
 
 class Progress:
@@ -104,7 +103,7 @@ class Progress:
         return Progress(self._callback, start=a, stop=b, _event=self._event, _lock=self._lock)
 
 
-ProgressLike = Union[Progress, ProgressCallback, None]
+ProgressLike = Progress | ProgressCallback | None
 
 
 def as_progress(progress: ProgressLike) -> Progress:

@@ -226,7 +226,7 @@ def _to_color(value: Any, spec: ParamSpec, where: str) -> tuple[float, float, fl
 Space = Literal["perceptual", "linear"]
 Output = Literal["image", "mask"]
 MaskRole = Literal["selection", "damage"]
-Halo = Union[int, Callable[[Mapping[str, Any]], int], None]
+Halo = int | Callable[[Mapping[str, Any]], int] | None
 
 
 @dataclass(frozen=True)
@@ -323,7 +323,7 @@ class OperationSpec:
         if rule is None:
             return None
         value = rule(params) if callable(rule) else rule
-        return max(0, int(math.ceil(value)))
+        return max(0, math.ceil(value))
 
 
 _REGISTRY: dict[str, OperationSpec] = {}
@@ -405,7 +405,7 @@ def _doc_parts(func: Callable[..., Any]) -> tuple[str, str]:
 
 
 def operation(
-    id: str,  # noqa: A002 - the registry's vocabulary
+    id: str,
     *,
     label: str,
     menu: str,

@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from photomend import ImageError
-from photomend import convert
+from photomend import ImageError, convert
 from photomend.image import Image, as_color_array
 
 
@@ -102,7 +101,7 @@ def test_array_shapes(shape, channels, has_alpha):
 
 @pytest.mark.parametrize("shape", [(4, 5, 5), (4,), (0, 5, 3), (2, 3, 4, 5)])
 def test_bad_shapes_name_the_problem(shape):
-    with pytest.raises(ImageError, match="shape|empty"):
+    with pytest.raises(ImageError, match=r"shape|empty"):
         as_color_array(np.zeros(shape, np.uint8))
 
 

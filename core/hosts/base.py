@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import NamedTuple, Protocol
 
@@ -26,9 +25,6 @@ class Box(NamedTuple):
     def slices(self) -> tuple[slice, slice]:
         """Row and column slices of the box."""
         return slice(self.y, self.y + self.height), slice(self.x, self.x + self.width)
-
-    def __iter__(self) -> Iterator[int]:  # type: ignore[override]
-        return iter((self.x, self.y, self.width, self.height))
 
 
 def grow_box(box: Box, margin: int | None, width: int, height: int) -> Box:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from scipy import ndimage
@@ -16,7 +17,7 @@ __all__ = ["sharpen"]
 _TRUNCATE = 4.0
 
 
-def _halo(params: dict) -> int:
+def _halo(params: Mapping[str, Any]) -> int:
     return int(np.ceil(_TRUNCATE * params["radius"])) + 1
 
 
