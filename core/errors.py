@@ -11,12 +11,12 @@ from __future__ import annotations
 
 __all__ = [
     "Cancelled",
+    "FileFormatError",
     "ImageError",
     "MaskError",
     "ParameterError",
     "PhotomendError",
     "UnknownOperationError",
-    "FileFormatError",
 ]
 
 
@@ -44,7 +44,7 @@ class FileFormatError(PhotomendError):
     """A file cannot be read or written in the requested format."""
 
 
-class Cancelled(Exception):  # noqa: N818 - reads naturally: ``except Cancelled``
+class Cancelled(Exception):
     """The user cancelled a running operation; inputs are untouched.
 
     Deliberately not a :class:`PhotomendError`: cancelling is not an error

@@ -1,6 +1,7 @@
 """The package layout: core/ ships as photomend with every subpackage."""
 
 import pathlib
+
 import pytest
 
 tomllib = pytest.importorskip("tomllib")

@@ -1,0 +1,77 @@
+"""Command line of the benchmark suite: ``python -m benchmarks``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import data, report
+from .core import Task
+from .measure import measure
+from .tasks import TASKS
+
+
+def run_task(task: Task, root: Path | None, quick: bool, seed: int,
+             log: Any = sys.stderr) -> list[dict[str, Any]]:
+    """Run every method of `task` on every case; return per-image rows."""
+    samples = []
+    for set_name, limit, crop in task.datasets(quick):
+        samples += data.load(set_name, root, limit=limit, crop=crop)
+    methods = task.methods()
+    rows: list[dict[str, Any]] = []
+    for case in task.cases(samples, quick, seed):
+        for method in methods:
+            row: dict[str, Any] = {
+                "task": task.name, "variant": case.variant, "method": method.name,
+                "kind": method.kind, "image": f"{case.sample.set}/{case.sample.name}",
+                "available": method.available, "note": method.note,
+                "megapixels": case.sample.megapixels,
+            }
+            if method.fn is not None:
+                output, cost = measure(method.fn, case)
+                row["metrics"] = task.score(case, output)
+                row["seconds"] = cost.seconds
+                row["peak_mb"] = cost.peak_mb
+            rows.append(row)
+        print(f"  {task.name}: {case.variant} {case.sample.set}/{case.sample.name}", file=log)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    names = sorted(TASKS)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--task", default="all", help=f"one of {', '.join(names)}, or all")
+    parser.add_argument("--quick", action="store_true", help="a few crops per task (minutes)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="dataset folder (default: $PHOTOMEND_DATA or ../shared/datasets)")
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"),
+                        help="where results.md and results.json go")
+    args = parser.parse_args(argv)
+    selected = names if args.task == "all" else [t.strip() for t in args.task.split(",")]
+    unknown = [t for t in selected if t not in TASKS]
+    if unknown:
+        parser.error(f"unknown task {unknown[0]!r}; choose from {', '.join(names)} or all")
+    root = args.data if args.data is not None else data.default_root()
+    print(f"datasets: {root if root else 'none found, using synthetic scenes'}", file=sys.stderr)
+
+    sections, payload = [], {"date": datetime.datetime.now().isoformat(timespec="seconds"),
+                             "quick": args.quick, "seed": args.seed,
+                             "machine": platform.platform(), "tasks": {}}
+    for name in selected:
+        task = TASKS[name]
+        rows = run_task(task, root, args.quick, args.seed)
+        agg = report.aggregate(rows)
+        sections.append(report.markdown(task.title, task.metrics, agg, task.notes))
+        payload["tasks"][name] = {"rows": rows, "summary": agg}
+    text = "\n".join(sections)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.md").write_text(text)
+    report.write_json(args.out / "results.json", payload)
+    print(f"wrote {args.out / 'results.md'} and {args.out / 'results.json'}", file=sys.stderr)
+    return 0

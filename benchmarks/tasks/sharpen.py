@@ -1,0 +1,48 @@
+"""Sharpening a mildly soft image."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from photomend import psf as psfs
+from photomend import quality
+
+from ..core import Case, Method, Task, photomend_method
+from ..data import Sample
+from ._peers import optional
+
+
+def datasets(quick: bool):
+    return [("Kodak24", 3, 192)] if quick else [("Kodak24", None, None)]
+
+
+def cases(samples: list[Sample], quick: bool, seed: int) -> Iterator[Case]:
+    kernel = psfs.gaussian(1.0)
+    for s in samples:
+        yield Case(s, "gaussian σ=1", psfs.blur(s.image, kernel), s.image)
+
+
+def methods() -> list[Method]:
+    out = [photomend_method("sharpen", "photomend sharpen (radius 1, amount 1.5)",
+                            radius=1.0, amount=1.5)]
+    filters = optional("skimage.filters")
+    if filters is not None:
+        out.append(Method("scikit-image unsharp_mask (radius 1, amount 1.5)", lambda c: np.asarray(
+            filters.unsharp_mask(c.degraded, radius=1.0, amount=1.5, channel_axis=-1),
+            dtype=np.float32)))
+    else:
+        out.append(Method("scikit-image unsharp_mask", None, "pip install .[bench]"))
+    out.append(Method("no change", lambda c: c.degraded, kind="reference"))
+    return out
+
+
+def score(case: Case, output: np.ndarray) -> dict[str, float]:
+    out = np.clip(output, 0, 1)
+    return {"PSNR": quality.psnr(case.clean, out), "SSIM": quality.ssim(case.clean, out)}
+
+
+TASK = Task("sharpen", "Sharpening (Gaussian σ = 1 softness)", ("PSNR", "SSIM"),
+            datasets, cases, methods, score)
+
