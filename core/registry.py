@@ -179,6 +179,8 @@ class ParamSpec:
 
 
 def _fmt(x: float) -> str:
+    if float(x).is_integer() and abs(x) < 1e15:
+        return str(int(x))
     return f"{x:g}"
 
 

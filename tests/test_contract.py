@@ -32,10 +32,12 @@ def _scene(shape=(48, 56, 3), dtype=np.uint16, seed=7):
 
 
 def _mask(shape):
-    m = np.zeros(shape[:2], np.float32)
-    m[10:20, 12:30] = 1.0
-    m[30:33, 5:40] = 1.0
-    m[20, 12:30] = 0.5  # feathered edge
+    """A block, a thin line and a feathered edge, placed relative to the size."""
+    h, w = shape[:2]
+    m = np.zeros((h, w), np.float32)
+    m[h // 5: h * 2 // 5, w // 4: w // 2] = 1.0
+    m[h * 2 // 3: h * 2 // 3 + 2, w // 10: w * 3 // 4] = 1.0
+    m[h * 2 // 5, w // 4: w // 2] = 0.5  # feathered edge
     return m
 
 

@@ -1,0 +1,425 @@
+"""photomend.ui live preview, and ask_and_apply (what the preview showed is written)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Annotated
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before any QApplication exists
+pytest.importorskip("PyQt5.QtWidgets")
+pytest.importorskip("pytestqt")
+
+from PyQt5.QtCore import QPoint, QPointF, Qt, QTimer
+from PyQt5.QtGui import QMouseEvent, QWheelEvent
+from PyQt5.QtWidgets import (
+    QApplication,
+    QMessageBox,
+)
+
+import photomend
+from photomend import Cancelled, Param, Progress, registry
+from photomend.hosts.base import Box
+from photomend.ui import FilterDialog, ask_and_apply, messages
+from photomend.ui.preview import crop, same_values
+
+SLOW_STEPS = 100
+SLOW_STEP_S = 0.005
+
+
+@pytest.fixture(autouse=True)
+def fail_on_swallowed_errors():
+    """Slots show unexpected errors instead of raising; a test must still fail on them."""
+    caught: list[BaseException] = []
+    messages.unexpected_error_hooks.append(caught.append)
+    yield
+    messages.unexpected_error_hooks.remove(caught.append)
+    assert not caught, f"unexpected errors caught in slots: {caught!r}"
+
+
+def _photo(height, width, seed=3):
+    rng = np.random.default_rng(seed)
+    noise = rng.random((height, width, 3), dtype=np.float32)
+    smooth = ndimage.gaussian_filter(noise, sigma=(3, 3, 0))
+    smooth = (smooth - smooth.min()) / (smooth.max() - smooth.min())
+    return photomend.Image.from_array(smooth.astype(np.float32))
+
+
+@pytest.fixture
+def image():
+    return _photo(96, 128)
+
+
+@pytest.fixture
+def big_image():
+    return _photo(300, 400)
+
+
+@pytest.fixture
+def make_dialog(qtbot, tmp_path):
+    made = []
+
+    def make(op_id, image, mask=None, *, show=True):
+        dialog = FilterDialog(photomend.get_operation(op_id), image, mask,
+                              settings_path=tmp_path / "ui.json")
+        dialog.preview.delay_ms = 5
+        qtbot.addWidget(dialog)
+        made.append(dialog)
+        if show:
+            dialog.show()
+            qtbot.waitExposed(dialog)
+        return dialog
+
+    yield make
+    for dialog in made:
+        dialog.preview.shutdown()
+
+
+@pytest.fixture
+def fake_ops():
+    """Register throw-away operations; the registry is restored afterwards."""
+    photomend.operations()
+    saved = dict(registry._REGISTRY)
+    yield photomend.operation
+    registry._REGISTRY.clear()
+    registry._REGISTRY.update(saved)
+
+
+def wait_for_preview(qtbot, dialog, timeout=5000):
+    qtbot.waitUntil(lambda: not dialog.preview.busy and dialog.preview.result is not None,
+                    timeout=timeout)
+    return dialog.preview.result
+
+
+def assert_wysiwyg(dialog):
+    """The preview equals photomend.run on its region, and the final result seen there."""
+    result = dialog.preview.result
+    values = dialog.values()
+    assert same_values(result.values, values)
+    source, box = result.source_box, result.box
+    mask = dialog.image_mask
+    same_call = photomend.run(dialog.spec.id, crop(dialog.image, source),
+                              None if mask is None else mask[source.slices], **values)
+    inner = Box(box.x - source.x, box.y - source.y, box.width, box.height)
+    np.testing.assert_array_equal(result.data.color, crop(same_call, inner).color)
+    final = photomend.run(dialog.spec.id, dialog.image, mask, **values)
+    np.testing.assert_allclose(result.data.color, crop(final, box).color, atol=1e-6)
+
+
+# -- preview --------------------------------------------------------------------
+def test_preview_follows_parameters_and_equals_run(make_dialog, image, qtbot):
+    dialog = make_dialog("sharpen", image)
+    result = wait_for_preview(qtbot, dialog)
+    assert result.box == Box(0, 0, 128, 96)  # fits the canvas: the whole image
+    assert_wysiwyg(dialog)
+    with qtbot.waitSignal(dialog.preview.updated, timeout=5000):
+        dialog.editors["radius"].slider.setValue(39)  # 4.0 px
+    assert dialog.preview.result.values["radius"] == pytest.approx(4.0)
+    assert_wysiwyg(dialog)
+    assert dialog.preview.result.data.color.shape == (96, 128, 3)
+
+
+def test_preview_of_a_zoomed_region_with_a_feathered_mask(make_dialog, big_image, qtbot):
+    mask = np.zeros((300, 400), dtype=np.float32)
+    mask[60:240, 80:330] = 1.0
+    mask = ndimage.gaussian_filter(mask, 4.0)
+    dialog = make_dialog("sharpen", big_image, mask)
+    dialog.set_values({"radius": 3.0, "amount": 1.5})
+    dialog.set_zoom(4.0)
+    dialog.canvas.center_on(200, 150)
+    wait_for_preview(qtbot, dialog)
+    result = dialog.preview.result
+    view = dialog.canvas.visible_box()
+    assert (result.box.width, result.box.height) < (400, 300)  # a region, not everything
+    assert result.box.x <= view.x and result.box.x + result.box.width >= view.x + view.width
+    halo = dialog.spec.halo(dialog.values())
+    assert result.source_box.x == max(0, result.box.x - halo)
+    assert_wysiwyg(dialog)
+
+    # drag to pan far enough that a new region is computed
+    canvas = dialog.canvas
+    start, end = QPointF(200, 200), QPointF(470, 330)
+    before = canvas.visible_box()
+    jobs = dialog.preview.jobs_started
+    QApplication.sendEvent(canvas, QMouseEvent(
+        QMouseEvent.MouseButtonPress, start, Qt.MouseButton.LeftButton,
+        Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    QApplication.sendEvent(canvas, QMouseEvent(
+        QMouseEvent.MouseMove, end, Qt.MouseButton.NoButton,
+        Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    QApplication.sendEvent(canvas, QMouseEvent(
+        QMouseEvent.MouseButtonRelease, end, Qt.MouseButton.LeftButton,
+        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier))
+    after = canvas.visible_box()
+    assert after.x < before.x and after.y < before.y  # content follows the pointer
+    qtbot.waitUntil(lambda: dialog.preview.jobs_started > jobs and not dialog.preview.busy,
+                    timeout=5000)
+    assert dialog.preview.result.box.x <= after.x
+    assert_wysiwyg(dialog)
+
+    # the wheel zooms around the pointer
+    wheel = QWheelEvent(QPointF(100, 100), QPointF(100, 100), QPoint(0, 0), QPoint(0, 120),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(canvas, wheel)
+    assert canvas.zoom == pytest.approx(5.0)
+    assert dialog.zoom_label.text() == "500%"
+    dialog.zoom_buttons["Fit"].click()
+    assert canvas.is_fit
+    assert canvas.visible_box() == Box(0, 0, 400, 300)
+    dialog.zoom_buttons["100%"].click()
+    assert canvas.zoom == 1.0
+
+
+def test_before_after_and_split_view(make_dialog, fake_ops, qtbot):
+    @fake_ops("test-ui-white", label="White", menu="Test", local=True, halo=0)
+    def white(image: np.ndarray, *,
+              level: Annotated[float, Param("Grey level.", min=0.0, max=1.0)] = 1.0,
+              ) -> np.ndarray:
+        """Paint everything one grey level."""
+        return np.full_like(image, level)
+
+    black = photomend.Image.from_array(np.zeros((96, 128, 3), dtype=np.float32))
+    dialog = make_dialog("test-ui-white", black)
+    wait_for_preview(qtbot, dialog)
+    canvas = dialog.canvas
+    w, h = canvas.width(), canvas.height()
+
+    def grey_at(fraction_x):
+        shot = canvas.grab().toImage()
+        scale = shot.width() / w
+        return shot.pixelColor(int(fraction_x * w * scale), int(h / 2 * scale)).red()
+
+    assert grey_at(0.25) == 255 and grey_at(0.75) == 255  # after
+    dialog.view_combo.setCurrentIndex(dialog.view_combo.findData("before"))
+    assert canvas.mode == "before"
+    assert grey_at(0.25) == 0 and grey_at(0.75) == 0
+    dialog.view_combo.setCurrentIndex(dialog.view_combo.findData("split"))
+    assert grey_at(0.25) == 0 and grey_at(0.75) == 255
+    canvas.set_split(0.9)
+    assert grey_at(0.75) == 0
+
+
+def test_busy_indicator_while_computing(make_dialog, image, qtbot):
+    dialog = make_dialog("sharpen", image)
+    wait_for_preview(qtbot, dialog)
+    assert not dialog.busy_bar.isVisible()
+    with qtbot.waitSignal(dialog.preview.updated, timeout=5000):
+        dialog.set_values({"amount": 2.0})
+        assert dialog.preview.busy
+        assert dialog.busy_bar.isVisible()
+        assert dialog.status_label.text() == "Computing preview…"
+    assert not dialog.preview.busy
+    assert not dialog.busy_bar.isVisible()
+
+
+def test_changing_parameters_cancels_the_running_preview(make_dialog, image, fake_ops,
+                                                         qtbot):
+    log = []
+    started = threading.Event()
+
+    @fake_ops("test-ui-slow", label="Slow", menu="Test", local=True, halo=0)
+    def slow(image: np.ndarray, *,
+             level: Annotated[float, Param("Output level.", min=0.0, max=1.0, step=0.1)] = 0.5,
+             progress: Progress | None = None) -> np.ndarray:
+        """Take a while, reporting progress."""
+        log.append(("start", level))
+        started.set()
+        try:
+            for i in range(SLOW_STEPS):
+                time.sleep(SLOW_STEP_S)
+                progress.update(i / SLOW_STEPS)
+        except Cancelled:
+            log.append(("cancelled", level))
+            raise
+        log.append(("done", level))
+        return np.full_like(image, level)
+
+    dialog = make_dialog("test-ui-slow", image)
+    qtbot.waitUntil(started.is_set, timeout=5000)
+    t0 = time.perf_counter()
+    with qtbot.waitSignal(dialog.preview.updated, timeout=5000):
+        dialog.editors["level"].spin.setValue(0.9)
+    assert ("cancelled", 0.5) in log
+    assert ("done", 0.5) not in log
+    assert log[-1] == ("done", 0.9)
+    assert dialog.preview.jobs_cancelled >= 1
+    np.testing.assert_array_equal(dialog.preview.result.data.color, np.float32(0.9))
+    # the stale job stopped early instead of running to its end first
+    assert time.perf_counter() - t0 < 2 * SLOW_STEPS * SLOW_STEP_S + 1.0
+
+
+def test_results_of_stale_jobs_are_discarded(make_dialog, image, fake_ops, qtbot):
+    entered, gate = threading.Event(), threading.Event()
+
+    @fake_ops("test-ui-level", label="Level", menu="Test", local=True, halo=0)
+    def level_op(image: np.ndarray, *,
+                 level: Annotated[float, Param("Output level.", min=0.0, max=1.0,
+                                               step=0.1)] = 0.5) -> np.ndarray:
+        """Fill with one level."""
+        if level == 0.2:
+            entered.set()
+            gate.wait(5)
+        return np.full_like(image, level)
+
+    dialog = make_dialog("test-ui-level", image)
+    wait_for_preview(qtbot, dialog)
+    shown = []
+    dialog.preview.updated.connect(lambda: shown.append(dialog.preview.result.values["level"]))
+    dialog.set_values({"level": 0.2})
+    qtbot.waitUntil(entered.is_set, timeout=5000)
+    # The job finishes while the GUI thread is busy, so its result waits in
+    # the event queue; a newer request comes before it is delivered.
+    gate.set()
+    deadline = time.monotonic() + 5
+    while dialog.preview._pool.activeThreadCount() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    dialog.set_values({"level": 0.7})
+    with qtbot.waitSignal(dialog.preview.updated, timeout=5000):
+        pass
+    assert dialog.preview.jobs_discarded == 1
+    assert shown == [0.7]
+    np.testing.assert_array_equal(dialog.preview.result.data.color, np.float32(0.7))
+
+
+def test_big_images_open_at_100_percent_on_the_selection(make_dialog, qtbot):
+    big = photomend.Image.from_array(np.zeros((700, 1000, 3), dtype=np.float32))
+    mask = np.zeros((700, 1000), dtype=bool)
+    mask[600:650, 800:900] = True
+    dialog = make_dialog("sharpen", big, mask)
+    assert dialog.canvas.zoom == 1.0
+    view = dialog.canvas.visible_box()
+    assert view.width < 1000
+    assert view.x <= 850 <= view.x + view.width and view.y <= 625 <= view.y + view.height
+    result = wait_for_preview(qtbot, dialog)
+    assert result.box.width < 1000  # the visible region, not the whole image
+
+
+def test_preview_resumes_when_the_dialog_is_shown_again(make_dialog, image, qtbot):
+    dialog = make_dialog("sharpen", image)
+    wait_for_preview(qtbot, dialog)
+    dialog.reject()
+    assert dialog.preview.stopped
+    dialog.set_values({"radius": 6.0})
+    with qtbot.waitSignal(dialog.preview.updated, timeout=5000):
+        dialog.show()
+    assert dialog.preview.result.values["radius"] == 6.0
+
+
+def test_preview_can_be_turned_off(make_dialog, image, qtbot):
+    dialog = make_dialog("sharpen", image)
+    wait_for_preview(qtbot, dialog)
+    dialog.preview_check.setChecked(False)
+    jobs = dialog.preview.jobs_started
+    assert dialog.preview.result is None
+    dialog.set_values({"radius": 5.0})
+    qtbot.wait(30)
+    assert dialog.preview.jobs_started == jobs
+    with qtbot.waitSignal(dialog.preview.updated, timeout=5000):
+        dialog.preview_check.setChecked(True)
+    assert dialog.preview.result.values["radius"] == 5.0
+
+
+def test_core_errors_in_the_preview_are_shown_in_place(make_dialog, image, qtbot):
+    dialog = make_dialog("inpaint", image)  # a repair operation without damage mask
+    qtbot.waitUntil(lambda: dialog.preview.error is not None, timeout=5000)
+    expected = "inpaint needs a mask (or selection) marking what to repair"
+    assert dialog.status_label.text() == expected
+    assert not [b for b in dialog.findChildren(QMessageBox) if b.isVisible()]
+
+
+def test_non_local_operations_preview_the_whole_context(make_dialog, big_image, qtbot):
+    damage = np.zeros((300, 400), dtype=bool)
+    damage[140:146, 150:260] = True  # a scratch crossing the edge of the view
+    dialog = make_dialog("inpaint", big_image, damage)
+    dialog.set_values({"method": "diffusion"})
+    dialog.set_zoom(2.0)
+    dialog.canvas.center_on(100, 150)
+    wait_for_preview(qtbot, dialog, timeout=10000)
+    result = dialog.preview.result
+    assert result.source_box == Box(0, 0, 400, 300)
+    assert_wysiwyg(dialog)
+
+
+def test_detection_operations_preview_their_mask(make_dialog, image, fake_ops, qtbot):
+    @fake_ops("test-ui-detect", label="Detect", menu="Test", output="mask", local=True, halo=1)
+    def detect(image: np.ndarray, *,
+               threshold: Annotated[float, Param("Brightness above which.", min=0.0,
+                                                 max=1.0)] = 0.5) -> np.ndarray:
+        """Find bright pixels."""
+        return (image.mean(axis=-1) > threshold).astype(np.float32)
+
+    dialog = make_dialog("test-ui-detect", image)
+    result = wait_for_preview(qtbot, dialog)
+    expected = photomend.run("test-ui-detect", image, threshold=0.5)
+    np.testing.assert_array_equal(result.data, expected[result.box.slices])
+    assert dialog.output == "new-layer" and not dialog.output_combo.isEnabled()
+
+
+# -- ask_and_apply ---------------------------------------------------------------------
+def test_ask_and_apply_writes_what_the_preview_showed(qtbot, image, tmp_path):
+    mask = np.zeros((96, 128), dtype=np.float32)
+    mask[20:60, 30:90] = 1.0
+    written = []
+    previews = []
+
+    def hook(dialog):
+        dialog.preview.delay_ms = 5
+        dialog.set_values({"radius": 1.5, "amount": 1.0})
+        dialog.output = "new-layer"
+
+        def accept_when_previewed():
+            if dialog.preview.busy or dialog.preview.result is None:
+                QTimer.singleShot(10, accept_when_previewed)
+                return
+            previews.append(dialog.preview.result)
+            dialog.accept()
+
+        QTimer.singleShot(0, accept_when_previewed)
+
+    result = ask_and_apply(photomend.get_operation("sharpen"), image, mask,
+                           lambda res, box, output: written.append((res, box, output)),
+                           settings_path=tmp_path / "ui.json", dialog_hook=hook)
+    (changed, box, output), = written
+    assert output == "new-layer"
+    assert changed is result
+    halo = photomend.get_operation("sharpen").halo({"radius": 1.5})
+    assert box == Box(30 - halo, 20 - halo, 60 + 2 * halo, 40 + 2 * halo)
+    full = photomend.run("sharpen", image, mask, radius=1.5, amount=1.0)
+    np.testing.assert_array_equal(changed.color, crop(full, box).color)
+    shown = previews[0]
+    np.testing.assert_allclose(shown.data.color, crop(full, shown.box).color, atol=1e-6)
+
+
+def test_ask_and_apply_cancel_and_core_errors(qtbot, image, tmp_path):
+    written = []
+    messages_seen = []
+
+    def close_message_boxes():
+        for widget in QApplication.topLevelWidgets():
+            if isinstance(widget, QMessageBox) and widget.isVisible():
+                messages_seen.append(widget.text())
+                widget.accept()
+                return
+        QTimer.singleShot(10, close_message_boxes)
+
+    def reject(dialog):
+        QTimer.singleShot(0, dialog.reject)
+
+    spec = photomend.get_operation("inpaint")
+    assert ask_and_apply(spec, image, None, lambda *a: written.append(a),
+                         settings_path=tmp_path / "ui.json", dialog_hook=reject) is None
+
+    def accept(dialog):
+        QTimer.singleShot(0, dialog.accept)
+        QTimer.singleShot(0, close_message_boxes)
+
+    assert ask_and_apply(spec, image, None, lambda *a: written.append(a),
+                         settings_path=tmp_path / "ui.json", dialog_hook=accept) is None
+    assert messages_seen == ["inpaint needs a mask (or selection) marking what to repair"]
+    assert written == []
