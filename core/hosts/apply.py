@@ -13,7 +13,7 @@ from ..image import Image
 from ..progress import Progress
 from .base import Box, Host, grow_box
 
-__all__ = ["apply_operation", "plan_region"]
+__all__ = ["apply_operation", "plan_region", "write_result"]
 
 Output = Literal["in-place", "new-layer"]
 
@@ -89,11 +89,20 @@ def apply_operation(
     # GIMP's merge blends through the selection itself; new layers never do.
     blend = new_layer or not host.blends_selection
     result = engine.run(spec.id, image, mask, prog, blend=blend, **values)
+    write_result(host, spec, box, result, output)
+    return result
+
+
+def write_result(host: Host, spec: registry.OperationSpec, box: Box,
+                 result: Image | np.ndarray, output: Output) -> None:
+    """Write an operation's result to the host as one undo step.
+
+    Detection masks go to a new layer/channel named for the operation;
+    images go in place or onto a new layer, as `output` asks.
+    """
     with host.undo_group(spec.plain_label):
-        if spec.output == "mask":
-            assert isinstance(result, np.ndarray)
+        if isinstance(result, np.ndarray):
             host.write_mask(box, result, spec.plain_label)
         else:
-            assert isinstance(result, Image)
-            host.write(box, result, new_layer=spec.plain_label if new_layer else None)
-    return result
+            host.write(box, result,
+                       new_layer=spec.plain_label if output == "new-layer" else None)

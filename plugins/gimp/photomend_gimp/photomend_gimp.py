@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""photomend for GIMP 3: one procedure per photomend operation.
+
+Procedures, menus and arguments are generated from photomend's registry
+(see ``gimp_procedures.py``); :class:`GimpHost` moves pixels between GIMP
+and :func:`photomend.hosts.apply_operation`, which does everything else.
+Install with ``photomend install gimp``.
+"""
+
+import contextlib
+import os
+import sys
+import traceback
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("GimpUi", "3.0")
+gi.require_version("Gegl", "0.4")
+gi.require_version("Babl", "0.1")
+from gi.repository import Babl, Gegl, Gimp, GimpUi, GLib, GObject  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:  # GIMP puts it first; a test importing this file may not
+    sys.path.insert(0, HERE)
+import gimp_procedures as procs  # noqa: E402
+
+try:
+    photomend = procs.load_photomend(HERE)
+    import numpy as np
+
+    from photomend.hosts import Box, apply_operation
+    PROBLEM = None
+except Exception as exc:  # shown by the "setup problem" procedure below
+    traceback.print_exc()
+    photomend, PROBLEM = None, procs.startup_problem(exc, HERE)
+
+SETUP_PROCEDURE = procs.PREFIX + "setup-problem"
+
+
+def _rect(x, y, width, height):
+    return Gegl.Rectangle.new(x, y, width, height)
+
+
+class GimpHost:
+    """photomend's host interface over one GIMP drawable (drawable coordinates)."""
+
+    # merge_shadow blends the shadow buffer through the (feathered) selection.
+    blends_selection = True
+
+    def __init__(self, image, drawable):
+        self.image, self.drawable = image, drawable
+        _, self.ox, self.oy = drawable.get_offsets()
+        self.pixels = procs.pixel_format(image.get_precision().value_nick,
+                                         drawable.is_gray(), drawable.has_alpha())
+        # Native values for images in another colour space than sRGB.
+        self.format = Babl.get_name(
+            Babl.format_with_space(self.pixels.encoding, drawable.get_format()))
+        self.started = False
+
+    def size(self):
+        return self.drawable.get_width(), self.drawable.get_height()
+
+    def selection_bounds(self):
+        if Gimp.Selection.is_empty(self.image):
+            return None
+        ok, x, y, w, h = self.drawable.mask_intersect()
+        return Box(x, y, w, h) if ok else Box(0, 0, 0, 0)
+
+    def selection(self, box):
+        # The selection channel is in image coordinates; outside it is empty.
+        data = self.image.get_selection().get_buffer().get(
+            _rect(box.x + self.ox, box.y + self.oy, box.width, box.height), 1.0,
+            "Y float", Gegl.AbyssPolicy.NONE)
+        return np.frombuffer(data, np.float32).reshape(box.height, box.width)
+
+    def read(self, box):
+        data = self.drawable.get_buffer().get(_rect(*box), 1.0, self.format,
+                                              Gegl.AbyssPolicy.CLAMP)
+        pixels = np.frombuffer(data, np.float32).reshape(
+            box.height, box.width, self.pixels.channels)
+        return photomend.Image.from_array(pixels, transfer=self.pixels.transfer)
+
+    def write(self, box, image, *, new_layer=None):
+        data = image.in_transfer(self.pixels.transfer).to_array(np.float32).tobytes()
+        if new_layer is None:
+            # The shadow merge blends through the selection (in linear light)
+            # and records the undo step.
+            target, buffer = self.drawable, self.drawable.get_shadow_buffer()
+        else:
+            target = self.drawable.copy()
+            target.set_name(new_layer)
+            self.image.insert_layer(target, self.drawable.get_parent(),
+                                    self.image.get_item_position(self.drawable))
+            buffer = target.get_buffer()
+        buffer.set(_rect(*box), self.format, data)
+        buffer.flush()
+        if new_layer is None:
+            target.merge_shadow(True)
+        target.update(*box)
+
+    def write_mask(self, box, mask, name):
+        width, height = self.image.get_width(), self.image.get_height()
+        x0, y0 = max(box.x + self.ox, 0), max(box.y + self.oy, 0)
+        x1 = min(box.x + self.ox + box.width, width)
+        y1 = min(box.y + self.oy + box.height, height)
+        channel = Gimp.Channel.new(self.image, name, width, height, 100.0,
+                                   Gegl.Color.new("black"))
+        self.image.insert_channel(channel, None, 0)
+        if x1 > x0 and y1 > y0:
+            part = mask[y0 - box.y - self.oy:y1 - box.y - self.oy,
+                        x0 - box.x - self.ox:x1 - box.x - self.ox]
+            buffer = channel.get_buffer()
+            buffer.set(_rect(x0, y0, x1 - x0, y1 - y0), "Y float",
+                       np.ascontiguousarray(part, np.float32).tobytes())
+            buffer.flush()
+            channel.update(x0, y0, x1 - x0, y1 - y0)
+
+    def message(self, text):
+        Gimp.message(text)
+
+    @contextlib.contextmanager
+    def undo_group(self, label):
+        self.image.undo_group_start()
+        try:
+            yield
+        finally:
+            self.image.undo_group_end()
+
+    def progress(self, label):
+        Gimp.progress_init(label)
+        self.started = True
+        # Gimp.progress_update answers True, which must not read as "cancel".
+        return photomend.Progress(lambda fraction: Gimp.progress_update(fraction) and None)
+
+
+def _status(procedure, status, message=None):
+    error = (GLib.Error() if message is None
+             else GLib.Error.new_literal(Gimp.PlugIn.error_quark(), message, 0))
+    return procedure.new_return_values(status, error)
+
+
+def _failure(procedure, message):
+    return _status(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, message)
+
+
+def _dialog(procedure, config, spec):
+    """Show the generated dialog; return whether the user pressed OK."""
+    GimpUi.init(procs.PREFIX.rstrip("-"))
+    dialog = GimpUi.ProcedureDialog.new(procedure, config, spec.plain_label)
+    for arg in procs.arguments(spec):
+        if arg.step:  # the registry's step and precision, not GIMP's guess from the range
+            widget = dialog.get_widget(arg.name, GObject.TYPE_NONE)
+            widget.set_digits(arg.digits)
+            widget.set_increments(arg.step, arg.step * 10)
+    dialog.fill(None)
+    try:
+        return dialog.run()
+    finally:
+        dialog.destroy()
+
+
+def run_operation(procedure, run_mode, image, drawables, config, data):
+    spec = photomend.get_operation(procs.operation_id(procedure.get_name()))
+    if image.get_base_type() == Gimp.ImageBaseType.INDEXED:
+        return _failure(procedure, f"{spec.plain_label} works on RGB and grayscale images; "
+                                   "convert this indexed image first (Image ▸ Mode ▸ RGB).")
+    if len(drawables) != 1:
+        return _failure(procedure, f"{spec.plain_label}: select exactly one layer "
+                                   f"({len(drawables)} are selected).")
+    drawable = drawables[0]
+    if drawable.is_group():
+        return _failure(procedure, f"{spec.plain_label} cannot change a layer group; "
+                                   "select one of its layers.")
+    if run_mode == Gimp.RunMode.INTERACTIVE and not _dialog(procedure, config, spec):
+        return _status(procedure, Gimp.PDBStatusType.CANCEL)
+    params, output = procs.read_values(spec, config.get_property)
+    if output == "new-layer" and not isinstance(drawable, Gimp.Layer):
+        return _failure(procedure, f"{spec.plain_label}: output to a new layer needs a "
+                                   "layer; select a layer, not a channel or mask.")
+    host = GimpHost(image, drawable)
+    try:
+        apply_operation(host, spec.id, params, output=output)
+    except photomend.Cancelled:
+        return _status(procedure, Gimp.PDBStatusType.CANCEL)
+    except photomend.PhotomendError as exc:
+        return _failure(procedure, str(exc))
+    finally:
+        if host.started:
+            Gimp.progress_end()
+    Gimp.displays_flush()
+    return _status(procedure, Gimp.PDBStatusType.SUCCESS)
+
+
+def report_problem(procedure, run_mode, image, drawables, config, data):
+    Gimp.message(PROBLEM)
+    return _failure(procedure, PROBLEM)
+
+
+def _add_argument(procedure, arg):
+    flags = GObject.ParamFlags.READWRITE
+    if arg.kind == "boolean":
+        procedure.add_boolean_argument(arg.name, arg.nick, arg.blurb, arg.default, flags)
+    elif arg.kind == "choice":
+        choice = Gimp.Choice.new()
+        for i, (nick, label, help_text) in enumerate(arg.choices):
+            choice.add(nick, i, label, help_text)
+        procedure.add_choice_argument(arg.name, arg.nick, arg.blurb, choice, arg.default, flags)
+    else:
+        add = getattr(procedure, f"add_{arg.kind}_argument")
+        add(arg.name, arg.nick, arg.blurb, arg.min, arg.max, arg.default, flags)
+
+
+class PhotomendPlugIn(Gimp.PlugIn):
+    def do_set_i18n(self, name):
+        return False
+
+    def do_query_procedures(self):
+        if photomend is None:
+            return [SETUP_PROCEDURE]
+        return [procs.procedure_name(spec) for spec in photomend.operations()]
+
+    def do_create_procedure(self, name):
+        if photomend is None:
+            procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN,
+                                                report_problem, None)
+            procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.ALWAYS)
+            procedure.set_menu_label("photomend: Setup Problem...")
+            procedure.add_menu_path(procs.MENU_ROOT)
+            procedure.set_documentation("Explain why photomend cannot start", PROBLEM, name)
+            return procedure
+        spec = photomend.get_operation(procs.operation_id(name))
+        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN,
+                                            run_operation, None)
+        procedure.set_image_types(procs.IMAGE_TYPES)
+        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+        procedure.set_menu_label(procs.menu_label(spec))
+        procedure.add_menu_path(procs.menu_path(spec))
+        procedure.set_documentation(spec.summary, spec.description or spec.summary, name)
+        procedure.set_attribution("photomend contributors",
+                                  "photomend contributors, GPL-3.0-or-later", "2026")
+        for arg in procs.arguments(spec):
+            _add_argument(procedure, arg)
+        return procedure
+
+
+if __name__ == "__main__":
+    Gimp.main(PhotomendPlugIn.__gtype__, sys.argv)

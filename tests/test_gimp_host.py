@@ -1,0 +1,431 @@
+"""The GIMP plug-in inside a real GIMP 3, compared with photomend.run.
+
+One headless GIMP launch (see gimp_harness) runs every job of this module:
+each registered operation with its defaults on 8-bit RGB, 16-bit RGB and
+8-bit gray images, and, with a representative operation, selections (hard,
+feathered, offset layers), alpha, new-layer output, linear float images,
+refusals and errors, and the interactive dialog under Xvfb.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import gimp_harness
+import numpy as np
+import pytest
+
+import photomend
+from photomend import Image
+from photomend.convert import linear_to_srgb, srgb_to_linear
+from photomend.hosts import FileHost, apply_operation
+from photomend.hosts.install_gimp import PLUGIN_NAME
+
+pytestmark = pytest.mark.host_gimp
+
+PROCS = gimp_harness.plugin_procedures()
+PREFIX = PROCS.PREFIX
+OPS = photomend.operations()
+IMAGE_OPS = [s for s in OPS if s.output == "image"]
+REP = IMAGE_OPS[0] if IMAGE_OPS else None
+W, H = 48, 40
+#: A second copy of the plug-in, installed with a photomend that lacks numpy.
+BROKEN = "photomend_gimp_nonumpy"
+SETUP = PREFIX + "setup-problem"
+#: The part of the image a damage-repair operation is pointed at.
+DAMAGE_RECT = [16, 12, 14, 10]
+
+KINDS = {
+    "rgb8": ("rgb", "u8-non-linear", "R'G'B' u8", np.uint8, 3),
+    "rgb16": ("rgb", "u16-non-linear", "R'G'B' u16", np.uint16, 3),
+    "gray8": ("gray", "u8-non-linear", "Y' u8", np.uint8, 1),
+    "rgba8": ("rgb", "u8-non-linear", "R'G'B'A u8", np.uint8, 4),
+    "rgbf-linear": ("rgb", "float-linear", "RGB float", np.float32, 3),
+}
+#: Largest allowed difference from photomend.run, in storage levels.
+LEVELS = {np.dtype(np.uint8): 1, np.dtype(np.uint16): 2}
+
+
+def _pixels(kind: str, seed: int) -> np.ndarray:
+    """A photo-like test image: smooth shading, edges, fine texture, specks."""
+    dtype, channels = KINDS[kind][3], KINDS[kind][4]
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:H, 0:W].astype(np.float32)
+    base = 0.25 + 0.5 * (x / W) * (0.6 + 0.4 * np.sin(y / 6.0))
+    base[(x - 30) ** 2 + (y - 18) ** 2 < 60] += 0.3
+    base[rng.random((H, W)) < 0.01] = 0.02
+    color = [base + 0.05 * (i - 1) + 0.03 * rng.standard_normal((H, W)) for i in range(3)]
+    planes = color[:1] if channels in (1, 2) else color
+    if channels in (2, 4):
+        planes.append(rng.uniform(0.0, 1.0, (H, W)))
+    values = np.clip(np.stack(planes, axis=-1), 0.0, 1.0)
+    if dtype == np.float32:
+        return values.astype(np.float32)
+    return np.rint(values * np.iinfo(dtype).max).astype(dtype)
+
+
+def _damage_selection(spec: photomend.OperationSpec) -> dict[str, Any] | None:
+    return {"rect": DAMAGE_RECT} if spec.mask_role == "damage" else None
+
+
+def _dialog_change(spec: photomend.OperationSpec) -> tuple[str, float] | None:
+    """A value the test types into the dialog: the first float, moved up."""
+    for p in spec.params:
+        if p.kind == "float" and p.default is not None and p.max is not None:
+            return p.name.replace("_", "-"), round(p.default + (p.max - p.default) / 10, 3)
+    return None
+
+
+@dataclass
+class Run:
+    session: gimp_harness.GimpSession
+    report: str
+    results: dict[str, Any]
+    jobs: dict[str, dict[str, Any]]  # as planned, by name
+
+    def job(self, name: str) -> dict[str, Any]:
+        out = self.results["jobs"][name]
+        assert "error" not in out, f"job {name} failed inside GIMP:\n{out['error']}"
+        return out
+
+    def load(self, name: str) -> np.ndarray:
+        return self.session.load(name)
+
+    def layer(self, job: str, index: int) -> np.ndarray:
+        return self.load(self.job(job)["layers"][index]["file"])
+
+    def local_selection(self, job: str) -> np.ndarray | None:
+        """The selection GIMP used, in the layer's coordinates."""
+        out, spec = self.job(job), self.jobs[job]
+        if out["selection"] is None:
+            return None
+        sel = self.load(out["selection"])
+        ox, oy = spec.get("offsets", [0, 0])
+        h, w = self.load(out["before"]).shape[:2]
+        local = np.zeros((h, w), np.float32)
+        y0, x0 = max(0, -oy), max(0, -ox)
+        y1, x1 = min(h, sel.shape[0] - oy), min(w, sel.shape[1] - ox)
+        if y1 > y0 and x1 > x0:
+            local[y0:y1, x0:x1] = sel[y0 + oy:y1 + oy, x0 + ox:x1 + ox]
+        return local
+
+
+def _job(session: gimp_harness.GimpSession, name: str, kind: str, spec: Any,
+         **extra: Any) -> dict[str, Any]:
+    base, precision, fmt, _, _ = KINDS[kind]
+    pixels = _pixels(kind, seed=len(name) * 7919 + sum(map(ord, name)))
+    job = {"name": name, "input": session.save(f"{name}-input.npy", pixels),
+           "base": base, "precision": precision, "format": fmt,
+           "procedure": PREFIX + spec.id, "selection": _damage_selection(spec)}
+    job.update(extra)
+    return job
+
+
+def _plan(session: gimp_harness.GimpSession) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    jobs = []
+    for spec in OPS:
+        for kind in ("rgb8", "rgb16", "gray8"):
+            jobs.append(_job(session, f"{spec.id}-{kind}", kind, spec))
+        if spec.mask_role == "damage":
+            jobs.append(_job(session, f"{spec.id}-unselected", "rgb8", spec, selection=None))
+    dialogs: list[dict[str, Any]] = []
+    if REP is not None:
+        jobs += [
+            _job(session, "hard-alpha-offset", "rgba8", REP, canvas=[50, 50],
+                 offsets=[-4, 5], selection={"rect": [10, 12, 24, 20]}),
+            _job(session, "feathered16", "rgb16", REP, selection={"rect": [6, 5, 36, 30],
+                                                                  "feather": 8}),
+            _job(session, "new-layer", "rgb8", REP, args={"output": "new-layer"},
+                 selection={"rect": [12, 10, 24, 20], "feather": 6}),
+            _job(session, "linear-float", "rgbf-linear", REP),
+            _job(session, "indexed", "rgb8", REP, base="indexed"),
+            _job(session, "selection-off-layer", "rgb8", REP, canvas=[120, 40],
+                 offsets=[60, 0], selection={"rect": [0, 0, 30, 30]}),
+        ]
+        jobs.append(_job(session, "host-mask", "rgb8", REP, canvas=[52, 44], offsets=[6, -3],
+                         selection={"rect": [4, 4, 40, 30], "feather": 4},
+                         host_op="test-find-dark",
+                         plugin_dir=f"{session.inner}/{gimp_harness.PROFILE}/plug-ins/"
+                                    f"{PLUGIN_NAME}"))
+        record = [a["name"] for a in _arguments(REP)]
+        change = _dialog_change(REP)
+        dialogs = [{"record": record, "response": "ok",
+                    "set": dict([change]) if change else {}},
+                   {"record": record, "response": "cancel"}]
+        jobs += [_job(session, "dialog-ok", "rgb8", REP, run_mode="INTERACTIVE"),
+                 _job(session, "last-values", "rgb8", REP, run_mode="WITH_LAST_VALS"),
+                 _job(session, "dialog-cancel", "rgb8", REP, run_mode="INTERACTIVE")]
+    jobs.append(_job(session, "setup-problem", "rgb8", OPS[0], procedure=SETUP))
+    plan = {"procedures": [PREFIX + s.id for s in OPS] + [SETUP], "jobs": jobs}
+    return plan, dialogs
+
+
+def _arguments(spec: Any) -> list[dict[str, Any]]:
+    """The arguments the plug-in declares, as its pure module derives them."""
+    return [a._asdict() for a in PROCS.arguments(spec)]
+
+
+@pytest.fixture(scope="module")
+def gimp():
+    reason = gimp_harness.unavailable()
+    if reason:
+        pytest.skip(reason)
+    session = gimp_harness.GimpSession()
+    try:
+        report = session.install_plugin()
+        session.install_broken_copy(BROKEN, "raise ModuleNotFoundError(\"No module named "
+                                            "'numpy'\", name='numpy')\n")
+        plan, dialogs = _plan(session)
+        results = session.run(plan, dialogs)
+        jobs = {job["name"]: job for job in plan["jobs"]}
+        yield Run(session, report, results, jobs)
+    finally:
+        session.close()
+
+
+def _assert_levels(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
+    assert actual.shape == expected.shape and actual.dtype == expected.dtype, what
+    tol = LEVELS[actual.dtype]
+    diff = np.abs(actual.astype(np.int64) - expected.astype(np.int64))
+    assert diff.max() <= tol, (f"{what}: {int((diff > tol).sum())} values differ by more than "
+                               f"{tol} levels (max {int(diff.max())})")
+
+
+def _assert_channel(channel: np.ndarray, expected: np.ndarray, kind: str) -> None:
+    """Compare a mask read from a channel ("Y float") in the channel's own levels.
+
+    GIMP stores channels of 8-bit non-linear images as "Y' u8" (perceptual
+    levels), of other images linearly at the image's bit depth.
+    """
+    _, precision, _, dtype, _ = KINDS[kind]
+    if precision == "u8-non-linear":
+        channel, expected = linear_to_srgb(channel), linear_to_srgb(expected)
+    top = np.iinfo(dtype).max
+    levels = LEVELS[np.dtype(dtype)]
+    np.testing.assert_allclose(channel * top, expected * top, rtol=0, atol=levels + 1e-3)
+
+
+# ------------------------------------------------------------------ tests
+
+
+def test_installer_checked_gimps_python(gimp):
+    assert "Installed the photomend GIMP plug-in" in gimp.report
+    assert "Problem" not in gimp.report, gimp.report
+
+
+@pytest.mark.parametrize("op_id", [s.id for s in OPS])
+def test_procedure_is_registered_from_the_registry(gimp, op_id):
+    spec = photomend.get_operation(op_id)
+    info = gimp.results["procedures"][PREFIX + op_id]
+    assert not info.get("missing"), (f"{PREFIX + op_id} is not registered; GIMP said:\n"
+                                     + gimp.session.log[-4000:])
+    assert info["menu_paths"] == [f"<Image>/Filters/Restore/{spec.menu}"]
+    assert info["menu_label"] == spec.label + "..."
+    assert info["blurb"] == spec.summary
+    assert info["image_types"] == "RGB*, GRAY*"
+    declared = {a["name"]: a for a in info["arguments"]}
+    assert list(declared)[:3] == ["run-mode", "image", "drawables"]
+    for arg in _arguments(spec):
+        got = declared[arg["name"]]
+        assert got["nick"] == arg["nick"] and got["blurb"] == arg["blurb"]
+        assert got["default"] == arg["default"]
+        if arg["kind"] in ("double", "int"):
+            assert (got["minimum"], got["maximum"]) == (arg["min"], arg["max"])
+        if arg["kind"] == "choice":
+            assert got["choices"] == [c[0] for c in arg["choices"]]
+    assert len(declared) == 3 + len(_arguments(spec))
+
+
+@pytest.mark.parametrize("kind", ["rgb8", "rgb16", "gray8"])
+@pytest.mark.parametrize("op_id", [s.id for s in OPS])
+def test_every_operation_matches_the_core(gimp, op_id, kind):
+    spec = photomend.get_operation(op_id)
+    name = f"{op_id}-{kind}"
+    out = gimp.job(name)
+    assert out["status"] == "success", out["message"]
+    before = gimp.load(out["before"])
+    np.testing.assert_array_equal(before, gimp.load(gimp.jobs[name]["input"]))
+    mask = gimp.local_selection(name)
+    expected = photomend.run(op_id, before, mask=mask, **spec.defaults())
+    if spec.output == "mask":
+        assert [c["name"] for c in out["channels"]] == [spec.plain_label]
+        _assert_channel(gimp.load(out["channels"][0]["file"]), expected, kind)
+        np.testing.assert_array_equal(gimp.layer(name, 0), before)
+    else:
+        assert [layer["name"] for layer in out["layers"]] == ["source"]
+        _assert_levels(gimp.layer(name, 0), expected, name)
+
+
+@pytest.mark.parametrize("op_id", [s.id for s in OPS if s.mask_role == "damage"])
+def test_repair_without_a_selection_is_refused(gimp, op_id):
+    out = gimp.job(f"{op_id}-unselected")
+    before = gimp.load(out["before"])
+    with pytest.raises(photomend.MaskError) as core:
+        apply_operation(FileHost(Image.from_array(before)), op_id)
+    assert (out["status"], out["message"]) == ("execution-error", str(core.value))
+    np.testing.assert_array_equal(gimp.layer(f"{op_id}-unselected", 0), before)
+
+
+needs_rep = pytest.mark.skipif(REP is None, reason="no image operation is registered")
+
+
+@needs_rep
+def test_hard_selection_on_offset_layer_keeps_alpha(gimp):
+    out = gimp.job("hard-alpha-offset")
+    assert out["status"] == "success", out["message"]
+    before, after = gimp.load(out["before"]), gimp.layer("hard-alpha-offset", 0)
+    mask = gimp.local_selection("hard-alpha-offset")
+    assert set(np.unique(mask)) == {0.0, 1.0}
+    # The selection, in image coordinates, lands at the layer's offset.
+    rows, cols = np.nonzero(mask)
+    assert (cols.min(), rows.min()) == (10 + 4, 12 - 5)
+    np.testing.assert_array_equal(after[..., 3], before[..., 3])
+    np.testing.assert_array_equal(after[mask == 0], before[mask == 0])
+    expected = photomend.run(REP.id, before, mask=mask, **REP.defaults())
+    _assert_levels(after, expected, "hard selection")
+    assert (after[mask == 1] != before[mask == 1]).any()
+
+
+@needs_rep
+def test_feathered_selection_is_blended_once_by_gimp_in_linear_light(gimp):
+    out = gimp.job("feathered16")
+    assert out["status"] == "success", out["message"]
+    before, after = gimp.load(out["before"]), gimp.layer("feathered16", 0)
+    mask = gimp.local_selection("feathered16")
+    partial = (mask > 0) & (mask < 1)
+    assert partial.sum() > 1000 and mask.max() > 0.99
+    raw = photomend.run(REP.id, before, mask=mask, blend=False, **REP.defaults())
+    np.testing.assert_array_equal(after[mask == 0], before[mask == 0])
+    # Partly selected: between the original and the result...
+    lo, hi = np.minimum(before, raw).astype(int) - 2, np.maximum(before, raw).astype(int) + 2
+    assert ((after >= lo) & (after <= hi))[partial].all()
+    # ...weighted by the selection in linear light (GIMP's shadow merge).
+    scale = 65535.0
+    lin0, lin1 = srgb_to_linear(before / scale), srgb_to_linear(raw / scale)
+    blended = linear_to_srgb(lin0 + mask[..., None] * (lin1 - lin0))
+    expected = np.rint(np.clip(blended, 0, 1) * scale).astype(np.uint16)
+    _assert_levels(after, expected, "feathered, linear-light blend")
+
+
+@needs_rep
+def test_new_layer_output_leaves_the_source_alone(gimp):
+    out = gimp.job("new-layer")
+    assert out["status"] == "success", out["message"]
+    assert [layer["name"] for layer in out["layers"]] == [REP.plain_label, "source"]
+    assert out["layers"][0]["offsets"] == out["layers"][1]["offsets"]
+    before = gimp.load(out["before"])
+    np.testing.assert_array_equal(gimp.layer("new-layer", 1), before)
+    mask = gimp.local_selection("new-layer")
+    expected = photomend.run(REP.id, before, mask=mask, **REP.defaults())
+    _assert_levels(gimp.layer("new-layer", 0), expected, "new layer")
+
+
+@needs_rep
+def test_linear_float_image_is_processed_in_linear_values(gimp):
+    out = gimp.job("linear-float")
+    assert out["status"] == "success", out["message"]
+    before = gimp.load(out["before"])
+    expected = photomend.run(REP.id, Image(before, transfer="linear"),
+                             mask=gimp.local_selection("linear-float"), **REP.defaults())
+    np.testing.assert_allclose(gimp.layer("linear-float", 0), expected.color, rtol=0, atol=2e-5)
+
+
+@needs_rep
+def test_indexed_image_is_refused_with_a_message(gimp):
+    out = gimp.job("indexed")
+    assert out["status"] == "execution-error"
+    assert "indexed" in out["message"] and "Image ▸ Mode ▸ RGB" in out["message"]
+    np.testing.assert_array_equal(gimp.layer("indexed", 0), gimp.load(out["before"]))
+
+
+@needs_rep
+def test_core_error_reaches_the_caller_as_the_status_message(gimp):
+    out = gimp.job("selection-off-layer")
+    assert out["status"] == "execution-error"
+    assert out["message"] == (f"{REP.plain_label}: the selection is empty on this layer; "
+                              "nothing to do")
+    np.testing.assert_array_equal(gimp.layer("selection-off-layer", 0),
+                                  gimp.load(out["before"]))
+
+
+@needs_rep
+def test_detection_mask_goes_to_a_new_channel(gimp, scratch_registry):
+    out = gimp.job("host-mask")
+    gimp_harness.register_test_ops(photomend)
+    before = gimp.load(out["before"])
+    mask = gimp.local_selection("host-mask")
+    found = photomend.run("test-find-dark", before, mask=mask)
+    assert 0 < (found > 0.5).sum() < found.size
+    spec = gimp.jobs["host-mask"]
+    (ox, oy), (cw, ch) = spec["offsets"], spec["canvas"]
+    # The channel is image-sized: the layer's result lands at its offsets.
+    expected = np.zeros((ch, cw), np.float32)
+    y0, x0, y1, x1 = max(0, oy), max(0, ox), min(ch, oy + H), min(cw, ox + W)
+    expected[y0:y1, x0:x1] = found[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
+    assert [c["name"] for c in out["channels"]] == ["Find Dark"]
+    _assert_channel(gimp.load(out["channels"][0]["file"]), expected, "rgb8")
+    np.testing.assert_array_equal(gimp.layer("host-mask", 0), before)
+
+
+def test_plugin_without_numpy_explains_the_setup_problem(gimp):
+    info = gimp.results["procedures"][SETUP]
+    assert not info.get("missing")
+    assert info["menu_paths"] == ["<Image>/Filters/Restore"]
+    out = gimp.job("setup-problem")
+    assert out["status"] == "execution-error"
+    message = out["message"]
+    assert "numpy is missing in GIMP's Python (/usr/bin/python3" in message
+    vendor = f"{gimp.session.inner}/{gimp_harness.PROFILE}/plug-ins/{BROKEN}/vendor"
+    assert f'--target "{vendor}" numpy scipy' in message
+
+
+def _dialog_log(gimp) -> list[dict[str, Any]]:
+    path = gimp.session.work / "dialogs.json.log"
+    assert path.is_file(), "the plug-in never showed its dialog:\n" + gimp.session.log[-4000:]
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _changed_defaults() -> dict[str, Any]:
+    values = REP.defaults()
+    change = _dialog_change(REP)
+    if change:
+        values[change[0].replace("-", "_")] = change[1]
+    return values
+
+
+@needs_rep
+def test_interactive_dialog_shows_every_argument_and_applies(gimp):
+    log = _dialog_log(gimp)
+    assert len(log) == 2 and "error" not in log[0], log
+    first = log[0]
+    assert first["mapped"] and first["title"] == REP.plain_label
+    for arg in _arguments(REP):
+        assert arg["nick"].replace("_", "") in first["labels"]
+    assert first["values"] == {a["name"]: a["default"] for a in _arguments(REP)}
+    # Spin widgets use the registry's step and its decimals.
+    assert first["spins"] == {a["name"]: [a["digits"], a["step"], a["step"] * 10]
+                              for a in _arguments(REP) if a["step"]}, first
+    out = gimp.job("dialog-ok")
+    assert out["status"] == "success", out["message"]
+    before = gimp.load(out["before"])
+    expected = photomend.run(REP.id, before, mask=gimp.local_selection("dialog-ok"),
+                             **_changed_defaults())
+    _assert_levels(gimp.layer("dialog-ok", 0), expected, "after the dialog")
+
+
+@needs_rep
+def test_repeat_uses_the_values_last_chosen_in_the_dialog(gimp):
+    out = gimp.job("last-values")
+    assert out["status"] == "success", out["message"]
+    expected = photomend.run(REP.id, gimp.load(out["before"]),
+                             mask=gimp.local_selection("last-values"), **_changed_defaults())
+    _assert_levels(gimp.layer("last-values", 0), expected, "with last values")
+
+
+@needs_rep
+def test_cancelled_dialog_changes_nothing(gimp):
+    out = gimp.job("dialog-cancel")
+    assert out["status"] == "cancel"
+    np.testing.assert_array_equal(gimp.layer("dialog-cancel", 0), gimp.load(out["before"]))
