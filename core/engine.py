@@ -71,10 +71,12 @@ def context_box(mask: np.ndarray, halo: int | None) -> tuple[slice, slice]:
 
 @overload
 def run(op_id: str, image: np.ndarray, mask: Any = ..., progress: ProgressLike = ..., *,
-        tile: int | None = ..., blend: bool = ..., **params: Any) -> np.ndarray: ...
+        tile: int | None = ..., blend: bool = ..., report: dict[str, Any] | None = ...,
+        **params: Any) -> np.ndarray: ...
 @overload
 def run(op_id: str, image: Image, mask: Any = ..., progress: ProgressLike = ..., *,
-        tile: int | None = ..., blend: bool = ..., **params: Any) -> Image | np.ndarray: ...
+        tile: int | None = ..., blend: bool = ..., report: dict[str, Any] | None = ...,
+        **params: Any) -> Image | np.ndarray: ...
 
 
 def run(
@@ -85,6 +87,7 @@ def run(
     *,
     tile: int | None = None,
     blend: bool = True,
+    report: dict[str, Any] | None = None,
     **params: Any,
 ) -> np.ndarray | Image:
     """Run operation `op_id` on `image` and return the result.
@@ -113,6 +116,10 @@ def run(
         Blend the result through the mask (default). Hosts whose own write
         path already blends through the selection (GIMP's shadow merge) pass
         False to avoid blending twice.
+    report : dict, optional
+        Filled with what the run estimated: ``report["params"]`` holds every
+        parameter as used (automatic values resolved), and operations that
+        report more add entries (numbers, a PSF, full-size float32 masks).
     **params
         The operation's parameters; defaults fill the rest.
 
@@ -162,8 +169,17 @@ def run(
     if spec.prepare is not None:
         values = {**values, **spec.prepare(work, dict(values))}
 
-    result = _execute(spec, work, work_mask, values, prog, tile)
+    op_report: dict[str, Any] | None = {} if spec.takes_report else None
+    result = _execute(spec, work, work_mask, values, prog, tile, op_report)
     prog.update(1.0)
+    if report is not None:
+        report["params"] = dict(values)
+        for key, value in (op_report or {}).items():
+            if isinstance(value, np.ndarray) and value.shape == work.shape[:2]:
+                full = np.zeros((height, width), dtype=np.float32)
+                full[rows, cols] = value
+                value = full
+            report[key] = value
 
     if spec.output == "mask":
         out_mask = np.zeros((height, width), dtype=np.float32)
@@ -188,7 +204,8 @@ def run(
 
 
 def _execute(spec: registry.OperationSpec, work: np.ndarray, mask: np.ndarray | None,
-             values: dict[str, Any], prog: Any, tile: int | None) -> np.ndarray:
+             values: dict[str, Any], prog: Any, tile: int | None,
+             report: dict[str, Any] | None) -> np.ndarray:
     height, width, channels = work.shape
     halo = spec.halo(values)
     use_tiles = spec.local and halo is not None and tile != 0 and (
@@ -207,6 +224,8 @@ def _execute(spec: registry.OperationSpec, work: np.ndarray, mask: np.ndarray | 
             kwargs["mask"] = mask
         if spec.takes_progress:
             kwargs["progress"] = prog
+        if spec.takes_report:
+            kwargs["report"] = report if report is not None else {}
         result = spec.func(work, **kwargs)
     expected = (height, width) if spec.output == "mask" else (height, width, channels)
     if not isinstance(result, np.ndarray) or result.shape != expected:

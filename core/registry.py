@@ -10,7 +10,9 @@ generated from these records.
 
 Two keyword names are reserved and filled in by the engine, never shown as
 parameters: ``mask`` (float32 ``(H, W)`` selection or damage mask) and
-``progress`` (a :class:`~photomend.progress.Progress`).
+``progress`` (a :class:`~photomend.progress.Progress`), and ``report`` (a
+dict the operation may fill with what it estimated: numbers, a PSF, a
+defect mask shaped like its input; never passed when tiling).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ __all__ = [
     "operations",
 ]
 
-RESERVED = frozenset({"image", "mask", "progress", "tile"})
+RESERVED = frozenset({"image", "mask", "progress", "tile", "report", "blend"})
 
 ParamKind = Literal["float", "int", "bool", "choice", "str", "array", "point", "color"]
 #: Parameter kinds every host can show as a widget; others are API-only.
@@ -275,6 +277,7 @@ class OperationSpec:
     prepare: Callable[..., dict[str, Any]] | None = None
     takes_mask: bool = False
     takes_progress: bool = False
+    takes_report: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -357,12 +360,13 @@ def _kind_of(annotation: Any, meta: Param, name: str) -> tuple[str, bool]:
     raise TypeError(msg)
 
 
-def _spec_params(func: Callable[..., Any]) -> tuple[tuple[ParamSpec, ...], bool, bool]:
+def _spec_params(func: Callable[..., Any]) -> tuple[tuple[ParamSpec, ...], bool, bool, bool]:
     hints = typing.get_type_hints(func, include_extras=True)
     sig = inspect.signature(func)
     specs: list[ParamSpec] = []
     takes_mask = "mask" in sig.parameters
     takes_progress = "progress" in sig.parameters
+    takes_report = "report" in sig.parameters
     for i, (name, par) in enumerate(sig.parameters.items()):
         if i == 0 or name in RESERVED:
             continue
@@ -391,7 +395,7 @@ def _spec_params(func: Callable[..., Any]) -> tuple[tuple[ParamSpec, ...], bool,
             label=meta.label or name.replace("_", " ").capitalize(),
             optional=optional or par.default is None, advanced=meta.advanced,
         ))
-    return tuple(specs), takes_mask, takes_progress
+    return tuple(specs), takes_mask, takes_progress, takes_report
 
 
 def _doc_parts(func: Callable[..., Any]) -> tuple[str, str]:
@@ -453,7 +457,7 @@ def operation(
         raise ValueError(msg)
 
     def register(func: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
-        params, takes_mask, takes_progress = _spec_params(func)
+        params, takes_mask, takes_progress, takes_report = _spec_params(func)
         summary, description = _doc_parts(func)
         if not summary:
             msg = f"{func.__name__}: an operation needs a docstring summary line"
@@ -465,7 +469,8 @@ def operation(
             id=id, func=func, label=label, menu=menu, summary=summary,
             description=description, params=params, space=space, output=output,
             mask_role=mask_role, local=local, halo_rule=halo, prepare=prepare,
-            takes_mask=takes_mask, takes_progress=takes_progress, extra=dict(extra),
+            takes_mask=takes_mask, takes_progress=takes_progress, takes_report=takes_report,
+            extra=dict(extra),
         )
         return func
 

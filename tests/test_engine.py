@@ -180,3 +180,30 @@ def test_operation_exception_in_a_tile_propagates(scratch_registry):
 
     with pytest.raises(photomend.ImageError, match="boom"):
         photomend.run("test-boom", np.zeros((50, 50, 3), np.float32), tile=32)
+
+
+def test_report_holds_resolved_params_and_full_size_masks(scratch_registry):
+    def prepare(image, params):
+        return {"gain": 3.0} if params["gain"] is None else {}
+
+    @photomend.operation("test-report", label="_Report", menu="Test", halo=2,
+                         prepare=prepare)
+    def reporting(image: np.ndarray, *, report: dict | None = None,
+                  gain: Annotated[float | None, Param("gain", min=0, max=4)] = None
+                  ) -> np.ndarray:
+        """Report a mask of the processed region."""
+        if report is not None:
+            report["found"] = np.ones(image.shape[:2], np.float32)
+            report["level"] = 0.5
+        return image * gain
+
+    img = np.full((20, 30, 3), 0.1, np.float32)
+    sel = np.zeros((20, 30), np.float32)
+    sel[5:8, 10:12] = 1
+    report: dict = {}
+    photomend.run("test-report", img, mask=sel, report=report)
+    assert report["params"] == {"gain": 3.0} and report["level"] == 0.5
+    found = report["found"]
+    assert found.shape == (20, 30)
+    assert found[3:10, 8:14].all() and found.sum() == 7 * 6
+    photomend.run("test-report", img)  # without a report dict the op still runs
