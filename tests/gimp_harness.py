@@ -11,7 +11,8 @@ Two sides live here:
 - GIMP side (GIMP's own Python, numpy from the host system):
   :func:`batch_main`, run by ``python-fu-eval``, and :func:`dialog_hook`,
   run from a ``sitecustomize`` in the plug-in's process, which answers the
-  plug-in's real procedure dialog (a GLib timeout presses OK or Cancel).
+  plug-in's real dialogs: GIMP's procedure dialog (a GLib timeout presses
+  OK or Cancel) and photomend's Qt dialog and progress dialog (Qt timers).
   These import ``gi`` inside the functions, so the test side never does.
 
 GIMP runs through ``.ci/hosts.sh exec`` (a Debian 13 chroot, or natively
@@ -406,41 +407,67 @@ def _labels(widget: Any, Gtk: Any) -> list[str]:
 
 
 def dialog_hook() -> None:
-    """In the plug-in's process, answer each procedure dialog as the test says.
+    """In the plug-in's process, answer each dialog as the test says.
 
     Runs from ``sitecustomize`` (only in the photomend plug-in, only when
-    the test asked for it). ``GimpUi.ProcedureDialog.run`` is wrapped: once
-    the real dialog is on screen, a GLib timeout records its title, labels,
-    values and spin settings, types the step's ``set`` values into the
-    widgets (numbers; others through the dialog's config), then answers
-    ``response`` ('ok' or 'cancel'). Steps
-    are taken in order from the JSON list named by ``PHOTOMEND_TEST_DIALOG``;
-    records are appended to that path + ``.log``.
+    the test asked for it). Steps are taken in order from the JSON list
+    named by ``PHOTOMEND_TEST_DIALOG``; a record per dialog shown is appended
+    to that path + ``.log`` (so the next step is the one after the records).
+
+    Before the plug-in starts, the next step may set ``env`` variables of
+    the process and, with ``without_qt``, make PyQt5 unimportable. Then both
+    kinds of dialog are answered: GIMP's procedure dialog (see
+    :func:`_answer_gimp`) and photomend's shared Qt dialog (see
+    :func:`_answer_qt`); each record says which ``kind`` was shown.
     """
     script = os.environ.get(DIALOG_ENV)
     if not script or os.path.basename(sys.argv[0]) != "photomend_gimp.py":
         return
+    log = Path(script + ".log")
+    steps = json.loads(Path(script).read_text())
+
+    def next_step() -> tuple[int, dict[str, Any]]:
+        done = len(log.read_text().splitlines()) if log.exists() else 0
+        return done, (steps[done] if done < len(steps) else {"response": "cancel"})
+
+    def write(record: dict[str, Any]) -> None:
+        with log.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    _, upcoming = next_step()
+    os.environ.update(upcoming.get("env", {}))
+    _hook_gimp_dialog(next_step, write)
+    if upcoming.get("without_qt"):
+        sys.modules["PyQt5"] = None  # type: ignore[assignment]  # import raises ImportError
+    else:
+        _hook_qt_dialog(next_step, write, Path(script + ".progress"))
+
+
+def _hook_gimp_dialog(next_step: Any, write: Any) -> None:
+    """Answer ``GimpUi.ProcedureDialog.run`` with a GLib timeout.
+
+    Once the real dialog is on screen the timeout records its title,
+    labels, values and spin settings, types the step's ``set`` values into
+    the widgets (numbers; others through the dialog's config), then answers
+    ``response`` ('ok' or 'cancel').
+    """
     import gi
 
     gi.require_version("GimpUi", "3.0")
     gi.require_version("Gtk", "3.0")
     from gi.repository import GimpUi, GLib, GObject, Gtk
 
-    log = Path(script + ".log")
     original = GimpUi.ProcedureDialog.run
 
     def run(dialog: Any) -> Any:
-        done = len(log.read_text().splitlines()) if log.exists() else 0
-        steps = json.loads(Path(script).read_text())
-        step = steps[done] if done < len(steps) else {"response": "cancel"}
-
+        done, step = next_step()
         polls = [0]
 
         def answer() -> bool:
             polls[0] += 1
             if not dialog.get_mapped() and polls[0] < 200:
                 return True  # not on screen yet: ask again in 50 ms
-            record: dict[str, Any] = {"step": done}
+            record: dict[str, Any] = {"step": done, "kind": "gimp"}
             response = Gtk.ResponseType.CANCEL
             try:
                 config = dialog.get_property("config")
@@ -464,8 +491,7 @@ def dialog_hook() -> None:
                     response = Gtk.ResponseType.OK
             except Exception:
                 record["error"] = traceback.format_exc()
-            with log.open("a") as f:
-                f.write(json.dumps(record) + "\n")
+            write(record)
             dialog.response(response)
             return False
 
@@ -473,3 +499,81 @@ def dialog_hook() -> None:
         return original(dialog)
 
     GimpUi.ProcedureDialog.run = run
+
+
+def _hook_qt_dialog(next_step: Any, write: Any, progress_log: Path) -> None:
+    """Answer photomend's Qt filter dialog (``QDialog.exec_``) with Qt timers.
+
+    Once the dialog is on screen and its live preview has been computed,
+    records its title, the values of its editors, the output and the
+    values the preview was computed with; then sets the step's ``set``
+    values (parameter names) and waits for the preview of those; then
+    presses the step's ``response`` button ('ok' or 'cancel'). With
+    ``"progress": "cancel"`` the progress dialog that follows is cancelled
+    before the job starts (a line is appended to `progress_log`).
+    """
+    from PyQt5.QtCore import QTimer
+    from PyQt5.QtWidgets import QDialog, QDialogButtonBox, QProgressDialog, QPushButton
+
+    original_exec = QDialog.exec_
+    original_set_value = QProgressDialog.setValue
+    cancel_progress: list[int] = []
+
+    def set_value(dialog: Any, value: int) -> None:
+        original_set_value(dialog, value)
+        # run_with_progress connects Cancel, sets 0, then starts the job.
+        if cancel_progress and dialog.objectName() == "photomend-progress":
+            step = cancel_progress.pop()
+            with progress_log.open("a") as f:
+                f.write(json.dumps({"step": step, "label": dialog.labelText()}) + "\n")
+            dialog.findChild(QPushButton).click()  # what the user presses: emits canceled
+
+    def exec_(dialog: Any) -> Any:
+        if not (dialog.objectName().startswith("photomend-") and hasattr(dialog, "editors")):
+            return original_exec(dialog)
+        done, step = next_step()
+        record: dict[str, Any] = {"step": done, "kind": "qt"}
+        deadline = time.monotonic() + 120
+        phases = ["shown", "set", "answer"]
+
+        def preview_values() -> Any:
+            result = dialog.preview.result
+            return None if result is None else {k: _jsonable(v)
+                                                for k, v in result.values.items()}
+
+        def poll() -> None:
+            try:
+                ready = (dialog.isVisible() and not dialog.preview.busy
+                         and dialog.preview.result is not None)
+                if not ready and time.monotonic() < deadline:
+                    QTimer.singleShot(50, poll)
+                    return
+                phase = phases.pop(0)
+                if phase == "shown":
+                    record.update(title=dialog.windowTitle(), visible=dialog.isVisible(),
+                                  values={k: _jsonable(e.value())
+                                          for k, e in dialog.editors.items()},
+                                  output=dialog.output, preview=preview_values())
+                    if step.get("set"):
+                        dialog.set_values(step["set"])
+                        QTimer.singleShot(50, poll)
+                        return
+                    phases.pop(0)
+                elif phase == "set":
+                    record["preview_after_set"] = preview_values()
+                    QTimer.singleShot(0, poll)
+                    return
+            except Exception:
+                record["error"] = traceback.format_exc()
+            ok = step.get("response") == "ok" and "error" not in record
+            if ok and step.get("progress") == "cancel":
+                cancel_progress.append(done)
+            write(record)
+            which = QDialogButtonBox.Ok if ok else QDialogButtonBox.Cancel
+            dialog.buttons.button(which).click()
+
+        QTimer.singleShot(50, poll)
+        return original_exec(dialog)
+
+    QDialog.exec_ = exec_
+    QProgressDialog.setValue = set_value

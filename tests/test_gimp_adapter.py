@@ -17,7 +17,7 @@ from gimp_harness import PLUGIN, REPO, plugin_procedures
 
 import photomend
 from photomend import Param, ParamSpec
-from photomend.hosts import install_gimp
+from photomend.hosts import install_gimp, install_krita
 
 procs = plugin_procedures()
 
@@ -325,3 +325,25 @@ def test_flatpak_profile_is_checked_with_the_flatpak_python(monkeypatch, tmp_pat
     dest = tmp_path / ".var/app/org.gimp.GIMP/config/GIMP/3.0/plug-ins"
     assert install_gimp.gimp_python(dest) == [
         "/usr/bin/flatpak", "run", "--command=python3", "org.gimp.GIMP"]
+
+
+@pytest.mark.parametrize(("installer", "relative"), [
+    (install_gimp, "GIMP 3/bin/python.exe"),
+    (install_krita, "Krita (x64)/python/python.exe"),
+])
+def test_windows_python_is_found_in_the_program_folders(monkeypatch, tmp_path, installer,
+                                                       relative):
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setenv("ProgramFiles", str(tmp_path / "Program Files"))
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "Local"))
+    dest = tmp_path / "profile"
+    assert installer.APP.python(dest) is None
+    per_user = tmp_path / "Local" / "Programs" / relative
+    per_user.parent.mkdir(parents=True)
+    per_user.touch()
+    assert installer.APP.python(dest) == [str(per_user)]
+    system = tmp_path / "Program Files" / relative
+    system.parent.mkdir(parents=True)
+    system.touch()
+    assert installer.APP.python(dest) == [str(system)]  # Program Files first
+

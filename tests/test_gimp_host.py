@@ -4,7 +4,9 @@ One headless GIMP launch (see gimp_harness) runs every job of this module:
 each registered operation with its defaults on 8-bit RGB, 16-bit RGB and
 8-bit gray images, and, with a representative operation, selections (hard,
 feathered, offset layers), alpha, new-layer output, linear float images,
-refusals and errors, and the interactive dialog under Xvfb.
+refusals and errors, and the interactive dialogs under Xvfb: photomend's
+shared Qt dialog (live preview, progress with Cancel) and, when asked for
+or when PyQt5 is missing, GIMP's own procedure dialog.
 """
 
 from __future__ import annotations
@@ -70,12 +72,18 @@ def _damage_selection(spec: photomend.OperationSpec) -> dict[str, Any] | None:
     return {"rect": DAMAGE_RECT} if spec.mask_role == "damage" else None
 
 
-def _dialog_change(spec: photomend.OperationSpec) -> tuple[str, float] | None:
-    """A value the test types into the dialog: the first float, moved up."""
+def _dialog_change(spec: photomend.OperationSpec, part: float = 0.1
+                   ) -> tuple[str, float] | None:
+    """A value the test types into a dialog: the first float, moved up by `part`
+    of its range (parameter name, value)."""
     for p in spec.params:
         if p.kind == "float" and p.default is not None and p.max is not None:
-            return p.name.replace("_", "-"), round(p.default + (p.max - p.default) / 10, 3)
+            return p.name, round(p.default + (p.max - p.default) * part, 3)
     return None
+
+
+#: The values chosen in the Qt dialog, then in GIMP's dialog.
+QT_PART, GIMP_PART = 0.1, 0.05
 
 
 @dataclass
@@ -150,13 +158,22 @@ def _plan(session: gimp_harness.GimpSession) -> tuple[dict[str, Any], list[dict[
                          plugin_dir=f"{session.inner}/{gimp_harness.PROFILE}/plug-ins/"
                                     f"{PLUGIN_NAME}"))
         record = [a["name"] for a in _arguments(REP)]
-        change = _dialog_change(REP)
-        dialogs = [{"record": record, "response": "ok",
-                    "set": dict([change]) if change else {}},
-                   {"record": record, "response": "cancel"}]
-        jobs += [_job(session, "dialog-ok", "rgb8", REP, run_mode="INTERACTIVE"),
+        qt_set, gimp_set = _changed(QT_PART, only=True), _changed(GIMP_PART, only=True)
+        dialogs = [
+            {"response": "ok", "set": qt_set},
+            {"response": "cancel"},
+            {"response": "ok", "progress": "cancel"},
+            {"env": {"PHOTOMEND_GIMP_DIALOG": "gimp"}, "record": record, "response": "ok",
+             "set": {k.replace("_", "-"): v for k, v in gimp_set.items()}},
+            {"without_qt": True, "record": record, "response": "cancel"},
+        ]
+        jobs += [_job(session, "qt-ok", "rgb16", REP, run_mode="INTERACTIVE",
+                      selection={"rect": [6, 5, 36, 30], "feather": 8}),
                  _job(session, "last-values", "rgb8", REP, run_mode="WITH_LAST_VALS"),
-                 _job(session, "dialog-cancel", "rgb8", REP, run_mode="INTERACTIVE")]
+                 _job(session, "qt-cancel", "rgb8", REP, run_mode="INTERACTIVE"),
+                 _job(session, "qt-progress-cancel", "rgb8", REP, run_mode="INTERACTIVE"),
+                 _job(session, "gimp-ok", "rgb8", REP, run_mode="INTERACTIVE"),
+                 _job(session, "gimp-cancel", "rgb8", REP, run_mode="INTERACTIVE")]
     jobs.append(_job(session, "setup-problem", "rgb8", OPS[0], procedure=SETUP))
     plan = {"procedures": [PREFIX + s.id for s in OPS] + [SETUP], "jobs": jobs}
     return plan, dialogs
@@ -205,6 +222,15 @@ def _assert_channel(channel: np.ndarray, expected: np.ndarray, kind: str) -> Non
     top = np.iinfo(dtype).max
     levels = LEVELS[np.dtype(dtype)]
     np.testing.assert_allclose(channel * top, expected * top, rtol=0, atol=levels + 1e-3)
+
+
+def _gimp_merge(before: np.ndarray, raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """What GIMP's shadow merge makes of `raw` through a selection: a linear-light
+    blend of 16-bit perceptual levels."""
+    scale = 65535.0
+    lin0, lin1 = srgb_to_linear(before / scale), srgb_to_linear(raw / scale)
+    blended = linear_to_srgb(lin0 + mask[..., None] * (lin1 - lin0))
+    return np.rint(np.clip(blended, 0, 1) * scale).astype(np.uint16)
 
 
 # ------------------------------------------------------------------ tests
@@ -302,11 +328,7 @@ def test_feathered_selection_is_blended_once_by_gimp_in_linear_light(gimp):
     lo, hi = np.minimum(before, raw).astype(int) - 2, np.maximum(before, raw).astype(int) + 2
     assert ((after >= lo) & (after <= hi))[partial].all()
     # ...weighted by the selection in linear light (GIMP's shadow merge).
-    scale = 65535.0
-    lin0, lin1 = srgb_to_linear(before / scale), srgb_to_linear(raw / scale)
-    blended = linear_to_srgb(lin0 + mask[..., None] * (lin1 - lin0))
-    expected = np.rint(np.clip(blended, 0, 1) * scale).astype(np.uint16)
-    _assert_levels(after, expected, "feathered, linear-light blend")
+    _assert_levels(after, _gimp_merge(before, raw, mask), "feathered, linear-light blend")
 
 
 @needs_rep
@@ -384,48 +406,109 @@ def test_plugin_without_numpy_explains_the_setup_problem(gimp):
 def _dialog_log(gimp) -> list[dict[str, Any]]:
     path = gimp.session.work / "dialogs.json.log"
     assert path.is_file(), "the plug-in never showed its dialog:\n" + gimp.session.log[-4000:]
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    log = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(log) == 5, log
+    for record in log:
+        assert "error" not in record, record["error"]
+    return log
 
 
-def _changed_defaults() -> dict[str, Any]:
-    values = REP.defaults()
-    change = _dialog_change(REP)
+def _changed(part: float, only: bool = False) -> dict[str, Any]:
+    """The parameters after a dialog moved the first float by `part` of its range
+    (`only`: just that one)."""
+    change = _dialog_change(REP, part)
+    values = {} if only else REP.defaults()
     if change:
-        values[change[0].replace("-", "_")] = change[1]
+        values[change[0]] = change[1]
     return values
 
 
+def _gimp_defaults(**values: Any) -> dict[str, Any]:
+    """GIMP's arguments of REP: defaults, changed by parameter name."""
+    return {a["name"]: values.get(a["param"], a["default"]) for a in _arguments(REP)}
+
+
+def _unchanged(gimp, name: str) -> None:
+    out = gimp.job(name)
+    assert out["status"] == "cancel", out["message"]
+    assert [layer["name"] for layer in out["layers"]] == ["source"]
+    np.testing.assert_array_equal(gimp.layer(name, 0), gimp.load(out["before"]))
+
+
 @needs_rep
-def test_interactive_dialog_shows_every_argument_and_applies(gimp):
-    log = _dialog_log(gimp)
-    assert len(log) == 2 and "error" not in log[0], log
-    first = log[0]
-    assert first["mapped"] and first["title"] == REP.plain_label
-    for arg in _arguments(REP):
-        assert arg["nick"].replace("_", "") in first["labels"]
-    assert first["values"] == {a["name"]: a["default"] for a in _arguments(REP)}
-    # Spin widgets use the registry's step and its decimals.
-    assert first["spins"] == {a["name"]: [a["digits"], a["step"], a["step"] * 10]
-                              for a in _arguments(REP) if a["step"]}, first
-    out = gimp.job("dialog-ok")
+def test_qt_dialog_previews_live_and_applies_through_the_selection(gimp):
+    first = _dialog_log(gimp)[0]
+    assert first["kind"] == "qt" and first["visible"], first
+    assert first["title"] == REP.plain_label and first["output"] == "in-place"
+    shown = {k: v for k, v in REP.defaults().items() if k in first["values"]}
+    assert first["values"] == shown  # a fresh profile: the defaults
+    # The live preview ran with the values shown, then with the values set.
+    assert first["preview"] == {k: v for k, v in REP.defaults().items()
+                                if k in first["preview"]}
+    assert first["preview_after_set"] == {**first["preview"], **_changed(QT_PART, only=True)}
+    out = gimp.job("qt-ok")
     assert out["status"] == "success", out["message"]
-    before = gimp.load(out["before"])
-    expected = photomend.run(REP.id, before, mask=gimp.local_selection("dialog-ok"),
-                             **_changed_defaults())
-    _assert_levels(gimp.layer("dialog-ok", 0), expected, "after the dialog")
+    assert [layer["name"] for layer in out["layers"]] == ["source"]
+    before, after = gimp.load(out["before"]), gimp.layer("qt-ok", 0)
+    mask = gimp.local_selection("qt-ok")
+    assert ((mask > 0) & (mask < 1)).sum() > 1000
+    # Written raw and blended once, by GIMP, through the feathered selection.
+    raw = photomend.run(REP.id, before, mask=mask, blend=False, **_changed(QT_PART))
+    np.testing.assert_array_equal(after[mask == 0], before[mask == 0])
+    _assert_levels(after, _gimp_merge(before, raw, mask), "after the Qt dialog")
+    assert "crashed" not in gimp.session.log  # e.g. Qt tearing the plug-in down
 
 
 @needs_rep
-def test_repeat_uses_the_values_last_chosen_in_the_dialog(gimp):
+def test_repeat_uses_the_values_chosen_in_the_qt_dialog(gimp):
     out = gimp.job("last-values")
     assert out["status"] == "success", out["message"]
     expected = photomend.run(REP.id, gimp.load(out["before"]),
-                             mask=gimp.local_selection("last-values"), **_changed_defaults())
+                             mask=gimp.local_selection("last-values"), **_changed(QT_PART))
     _assert_levels(gimp.layer("last-values", 0), expected, "with last values")
 
 
 @needs_rep
-def test_cancelled_dialog_changes_nothing(gimp):
-    out = gimp.job("dialog-cancel")
-    assert out["status"] == "cancel"
-    np.testing.assert_array_equal(gimp.layer("dialog-cancel", 0), gimp.load(out["before"]))
+def test_qt_dialog_remembers_its_values_and_cancel_changes_nothing(gimp):
+    record = _dialog_log(gimp)[1]
+    assert record["kind"] == "qt"
+    expected = {k: v for k, v in _changed(QT_PART).items() if k in record["values"]}
+    assert record["values"] == expected
+    _unchanged(gimp, "qt-cancel")
+
+
+@needs_rep
+def test_cancel_in_the_qt_progress_dialog_changes_nothing(gimp):
+    assert _dialog_log(gimp)[2]["kind"] == "qt"
+    path = gimp.session.work / "dialogs.json.progress"
+    cancelled = [json.loads(line) for line in path.read_text().splitlines()]
+    assert cancelled == [{"step": 2, "label": REP.plain_label}]
+    _unchanged(gimp, "qt-progress-cancel")
+
+
+@needs_rep
+def test_gimp_dialog_on_request_shows_every_argument_and_applies(gimp):
+    first = _dialog_log(gimp)[3]
+    assert first["kind"] == "gimp" and first["mapped"], first
+    assert first["title"] == REP.plain_label
+    for arg in _arguments(REP):
+        assert arg["nick"].replace("_", "") in first["labels"]
+    # GIMP's last values hold what was chosen in the Qt dialog.
+    assert first["values"] == _gimp_defaults(**_changed(QT_PART, only=True))
+    # Spin widgets use the registry's step and its decimals.
+    assert first["spins"] == {a["name"]: [a["digits"], a["step"], a["step"] * 10]
+                              for a in _arguments(REP) if a["step"]}, first
+    out = gimp.job("gimp-ok")
+    assert out["status"] == "success", out["message"]
+    before = gimp.load(out["before"])
+    expected = photomend.run(REP.id, before, mask=gimp.local_selection("gimp-ok"),
+                             **_changed(GIMP_PART))
+    _assert_levels(gimp.layer("gimp-ok", 0), expected, "after GIMP's dialog")
+
+
+@needs_rep
+def test_gimp_dialog_without_pyqt5_and_cancel_changes_nothing(gimp):
+    record = _dialog_log(gimp)[4]
+    assert record["kind"] == "gimp"
+    assert record["values"] == _gimp_defaults(**_changed(GIMP_PART, only=True))
+    _unchanged(gimp, "gimp-cancel")

@@ -24,6 +24,7 @@ import photomend
 from photomend.errors import ImageError, MaskError
 from photomend.hosts import apply_operation
 from photomend.hosts import install_krita as inst
+from photomend.hosts._install import install_hint
 from photomend.plugins.krita.photomend_krita import actions, loader, pixels
 
 REPO = Path(__file__).resolve().parents[1]
@@ -377,7 +378,7 @@ def test_install_reports_missing_numpy_with_what_to_do(tmp_path):
 
 
 def test_install_hint_for_distribution_python(tmp_path):
-    hint = inst._install_hint(["/usr/bin/python3"], "3.13", tmp_path)
+    hint = install_hint(inst.APP, ["/usr/bin/python3"], "3.13", tmp_path)
     assert "sudo apt install python3-numpy python3-scipy" in hint
 
 

@@ -5,6 +5,13 @@ Procedures, menus and arguments are generated from photomend's registry
 (see ``gimp_procedures.py``); :class:`GimpHost` moves pixels between GIMP
 and :func:`photomend.hosts.apply_operation`, which does everything else.
 Install with ``photomend install gimp``.
+
+Interactive runs show photomend's shared Qt dialog with live preview
+(:func:`photomend.ui.ask_and_apply`) when PyQt5 imports in GIMP's Python,
+and GIMP's generated procedure dialog otherwise, or when the environment
+variable ``PHOTOMEND_GIMP_DIALOG`` is ``gimp``. Both leave the chosen values
+in GIMP's last values (Filters ▸ Repeat), the Qt dialog also in its own
+settings file shared with Krita.
 """
 
 import contextlib
@@ -30,12 +37,17 @@ try:
     import numpy as np
 
     from photomend.hosts import Box, apply_operation
+    from photomend.hosts.apply import plan_region, write_result
     PROBLEM = None
 except Exception as exc:  # shown by the "setup problem" procedure below
     traceback.print_exc()
     photomend, PROBLEM = None, procs.startup_problem(exc, HERE)
 
 SETUP_PROCEDURE = procs.PREFIX + "setup-problem"
+#: ``gimp`` chooses GIMP's procedure dialog even where the Qt one works.
+DIALOG_ENV = "PHOTOMEND_GIMP_DIALOG"
+#: Object name of the Qt progress dialog of ``photomend.ui.run_with_progress``.
+QT_PROGRESS_NAME = "photomend-progress"
 
 
 def _rect(x, y, width, height):
@@ -144,6 +156,11 @@ def _failure(procedure, message):
     return _status(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, message)
 
 
+def _needs_a_layer(spec):
+    return (f"{spec.plain_label}: output to a new layer needs a layer; select a layer, "
+            "not a channel or mask.")
+
+
 def _dialog(procedure, config, spec):
     """Show the generated dialog; return whether the user pressed OK."""
     GimpUi.init(procs.PREFIX.rstrip("-"))
@@ -160,6 +177,151 @@ def _dialog(procedure, config, spec):
         dialog.destroy()
 
 
+def _shared_ui():
+    """Return :mod:`photomend.ui` when the shared Qt dialog is to be used, else None."""
+    if os.environ.get(DIALOG_ENV, "").strip().lower() == "gimp":
+        return None
+    try:
+        import PyQt5.QtWidgets  # noqa: F401
+
+        from photomend import ui
+        from photomend.ui import dialog  # noqa: F401 - Qt problems show now, not mid-run
+    except ImportError:
+        return None
+    except Exception:  # a broken PyQt5 (e.g. sip mismatch): GIMP's dialog still works
+        traceback.print_exc()
+        return None
+    return ui
+
+
+class _ProgressMirror:
+    """Show the Qt progress dialog's value in GIMP's progress bar too.
+
+    GIMP's own Cancel button there ends the plug-in process: safe, since
+    nothing is written before the job has finished (:meth:`stop` is called
+    before writing).
+    """
+
+    def __init__(self, label):
+        from PyQt5.QtCore import QTimer
+
+        self.label, self.started = label, False
+        self.timer = QTimer()
+        self.timer.setInterval(100)
+        self.timer.timeout.connect(self._poll)
+        self.timer.start()
+
+    def _poll(self):
+        # A slot: an exception leaving it would abort the process.
+        try:
+            from PyQt5.QtWidgets import QApplication, QProgressDialog
+
+            for widget in QApplication.topLevelWidgets():
+                if (widget.objectName() == QT_PROGRESS_NAME
+                        and isinstance(widget, QProgressDialog)):
+                    if not self.started:
+                        Gimp.progress_init(self.label)
+                        self.started = True
+                    span = max(1, widget.maximum() - widget.minimum())
+                    fraction = (widget.value() - widget.minimum()) / span
+                    Gimp.progress_update(min(max(fraction, 0.0), 1.0))
+                    return
+        except Exception:
+            traceback.print_exc()
+
+    def stop(self):
+        self.timer.stop()
+        if self.started:
+            self.started = False
+            Gimp.progress_end()
+
+
+def _gimp_window(dialog):
+    """Keep `dialog` above the image window GIMP called us from (X11 only).
+
+    Returns the foreign parent window (keep it alive), or None.
+    """
+    from PyQt5.QtGui import QGuiApplication, QWindow
+
+    if QGuiApplication.platformName() != "xcb":
+        return None
+    handle = Gimp.progress_get_window_handle()
+    data = bytes(handle.get_data() or b"") if handle is not None else b""
+    xid = int.from_bytes(data, sys.byteorder) if len(data) in (4, 8) else 0
+    if not xid:
+        return None
+    parent = QWindow.fromWinId(xid)
+    dialog.winId()  # creates the dialog's native window
+    dialog.windowHandle().setTransientParent(parent)
+    return parent
+
+
+def _remember(config, spec, params, output):
+    """Store values chosen in the Qt dialog as GIMP's last values of the procedure.
+
+    GIMP saves the config of a successful interactive run; parameters GIMP
+    cannot express (automatic ``None`` defaults) are not among its arguments.
+    """
+    for arg in procs.arguments(spec):
+        value = output if arg.param is None else params.get(arg.param)
+        if value is not None:
+            config.set_property(arg.name, value)
+
+
+def _run_shared_dialog(ui, procedure, config, spec, image, drawable):
+    """Interactive run with photomend's Qt dialog: live preview, progress, Cancel."""
+    host = GimpHost(image, drawable)
+    try:
+        plan_region(host, spec, spec.defaults())  # refuses a missing or empty selection
+        width, height = host.size()
+        whole = Box(0, 0, width, height)
+        pixels = host.read(whole)
+        mask = host.selection(whole) if host.selection_bounds() is not None else None
+    except photomend.PhotomendError as exc:
+        return _failure(procedure, str(exc))
+    is_layer = isinstance(drawable, Gimp.Layer)
+    chosen, keep = {}, []
+
+    def accepted(dialog):
+        try:  # a slot: nothing may escape
+            chosen.update(params=dialog.values(), output=dialog.output)
+        except Exception:
+            traceback.print_exc()
+
+    def prepare(dialog):
+        dialog.accepted.connect(lambda: accepted(dialog))
+        if not is_layer:  # channels and masks: in place only
+            combo = dialog.output_combo
+            combo.setCurrentIndex(combo.findData("in-place"))
+            combo.model().item(combo.findData("new-layer")).setEnabled(False)
+        try:
+            keep.append(_gimp_window(dialog))
+        except Exception:  # only cosmetic
+            traceback.print_exc()
+
+    def write(result, box, output):
+        mirror.stop()  # GIMP's Cancel must not end the process mid-write
+        if output == "new-layer" and not is_layer:
+            raise photomend.PhotomendError(_needs_a_layer(spec))
+        write_result(host, spec, box, result, output)
+        chosen["written"] = True
+
+    ui.ensure_app()
+    mirror = _ProgressMirror(spec.plain_label)
+    try:
+        ui.ask_and_apply(spec, pixels, mask, write, blends_selection=host.blends_selection,
+                         dialog_hook=prepare)
+    finally:
+        mirror.stop()
+    if not chosen.get("written"):
+        # Cancelled, or a core error the dialog has already shown.
+        return _status(procedure, Gimp.PDBStatusType.CANCEL)
+    if "params" in chosen:
+        _remember(config, spec, chosen["params"], chosen["output"])
+    Gimp.displays_flush()
+    return _status(procedure, Gimp.PDBStatusType.SUCCESS)
+
+
 def run_operation(procedure, run_mode, image, drawables, config, data):
     spec = photomend.get_operation(procs.operation_id(procedure.get_name()))
     if image.get_base_type() == Gimp.ImageBaseType.INDEXED:
@@ -172,12 +334,15 @@ def run_operation(procedure, run_mode, image, drawables, config, data):
     if drawable.is_group():
         return _failure(procedure, f"{spec.plain_label} cannot change a layer group; "
                                    "select one of its layers.")
-    if run_mode == Gimp.RunMode.INTERACTIVE and not _dialog(procedure, config, spec):
-        return _status(procedure, Gimp.PDBStatusType.CANCEL)
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        ui = _shared_ui()
+        if ui is not None:
+            return _run_shared_dialog(ui, procedure, config, spec, image, drawable)
+        if not _dialog(procedure, config, spec):
+            return _status(procedure, Gimp.PDBStatusType.CANCEL)
     params, output = procs.read_values(spec, config.get_property)
     if output == "new-layer" and not isinstance(drawable, Gimp.Layer):
-        return _failure(procedure, f"{spec.plain_label}: output to a new layer needs a "
-                                   "layer; select a layer, not a channel or mask.")
+        return _failure(procedure, _needs_a_layer(spec))
     host = GimpHost(image, drawable)
     try:
         apply_operation(host, spec.id, params, output=output)
