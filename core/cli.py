@@ -31,6 +31,7 @@ import argparse
 import contextlib
 import functools
 import importlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -156,6 +157,10 @@ def _add_io_options(parser: argparse.ArgumentParser) -> None:
     io.add_argument("--depth", type=int, choices=sorted(DEPTHS),
                     help="bits per sample of the output: 8, 16 (integer) or 32 (float, "
                          "TIFF only); default: that of the input")
+    io.add_argument("--report", type=Path, metavar="DIR",
+                    help="also write what each step estimated (noise level, blur, defect "
+                         "mask, parameters chosen automatically) into DIR: a JSON file and "
+                         "16-bit PNG masks per input")
     io.add_argument("--save-recipe", type=Path, metavar="FILE",
                     help="also write the steps run, every parameter resolved, as a JSON "
                          "recipe that `photomend run --recipe FILE` replays")
@@ -246,6 +251,7 @@ class RunRequest:
     jobs: int
     depth: int | None
     save_recipe: Path | None
+    report: Path | None = None
 
 
 def parse_run(argv: Sequence[str]) -> RunRequest:
@@ -277,7 +283,7 @@ def parse_run(argv: Sequence[str]) -> RunRequest:
     jobs = ns.jobs if ns.jobs > 0 else (os.cpu_count() or 1)
     return RunRequest(recipe=recipe, inputs=tuple(ns.inputs), output=ns.output, mask=ns.mask,
                       output_mask=ns.output_mask, overwrite=ns.overwrite, jobs=jobs,
-                      depth=ns.depth, save_recipe=ns.save_recipe)
+                      depth=ns.depth, save_recipe=ns.save_recipe, report=ns.report)
 
 
 def _lookup_op(name: str) -> OperationSpec:
@@ -337,6 +343,7 @@ class Plan:
     mask: Path | None
     depth: int | None
     overwrite: bool
+    report: Path | None = None
 
 
 def _is_folder(path: str, count: int) -> bool:
@@ -475,6 +482,56 @@ def process(job: Job, plan: Plan, progress: Callable[[float], Any] | None = None
         assert result.mask is not None, "recipes without detection were refused in planning"
         save(_mask_image(result.mask, image), job.mask_output, dtype=depth or MASK_DTYPE,
              overwrite=plan.overwrite)
+    if plan.report is not None:
+        write_report(result.reports, job.source, plan.report, image, plan.overwrite)
+
+
+def _json_safe(value: Any, image: Image, save_mask: Callable[[np.ndarray], str]) -> Any:
+    """Make a report value JSON-ready; image-sized masks become PNG files."""
+    if isinstance(value, np.ndarray):
+        if value.ndim == 2 and value.shape == (image.height, image.width):
+            return {"mask": save_mask(value)}
+        return value.tolist()
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v, image, save_mask) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v, image, save_mask) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write_report(reports: Sequence[dict[str, Any]], source: Path, folder: Path,
+                 image: Image, overwrite: bool) -> Path:
+    """Write each step's report for `source` into `folder`; return the JSON path.
+
+    Masks the size of the image (e.g. the dust found) are written as 16-bit
+    gray PNGs next to ``<name>-report.json``, which names them.
+    """
+    from .fileio import save
+
+    folder.mkdir(parents=True, exist_ok=True)
+    steps = []
+    for number, report in enumerate(reports, start=1):
+        op = report.get("op", "step")
+        counter = itertools.count(1)
+
+        def save_mask(mask: np.ndarray, number: int = number, op: str = op,
+                      counter: Iterator[int] = counter) -> str:
+            name = f"{source.stem}-step{number}-{op}-mask{next(counter)}.png"
+            save(_mask_image(mask, image), folder / name, dtype=MASK_DTYPE,
+                 overwrite=overwrite)
+            return name
+
+        steps.append(_json_safe(report, image, save_mask))
+    target = folder / f"{source.stem}-report.json"
+    if target.exists() and not overwrite:
+        msg = f"{target} exists; pass --overwrite to replace it"
+        raise FileFormatError(msg)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps({"source": str(source), "steps": steps}, indent=1))
+    os.replace(tmp, target)
+    return target
 
 
 def describe_error(err: BaseException, source: Path) -> str:
@@ -671,7 +728,7 @@ def run_batch(request: RunRequest, stderr: TextIO) -> int:
         _read_mask(str(request.mask))  # a bad mask file is one error, not one per input
     check_masks(request.recipe, request.mask is not None)
     plan = Plan(recipe=request.recipe, mask=request.mask, depth=request.depth,
-                overwrite=request.overwrite)
+                overwrite=request.overwrite, report=request.report)
     if request.save_recipe is not None:
         save_recipe(request.recipe, request.save_recipe, overwrite=request.overwrite)
     status = StatusLine(stderr, [str(j.source) for j in jobs])

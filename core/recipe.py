@@ -188,6 +188,7 @@ class RecipeResult:
 
     image: Image
     mask: np.ndarray | None = None
+    reports: list[dict[str, Any]] = field(default_factory=list)
 
 
 # -- reading and writing --------------------------------------------------
@@ -482,21 +483,24 @@ def replay(image: Image, recipe: Recipe, mask: Any = None,
     damage = selection
     prog = as_progress(progress)
     current = image
+    reports: list[dict[str, Any]] = []
     for number, step in enumerate(steps, start=1):
         spec = registry.get(step.op)
         part = prog.span((number - 1) / len(steps), number / len(steps))
         host = FileHost(current, damage if spec.mask_role == "damage" else selection)
+        report: dict[str, Any] = {}
         try:
-            apply_operation(host, step.op, step.params, progress=part)
+            apply_operation(host, step.op, step.params, progress=part, report=report)
         except PhotomendError as err:
             if len(steps) == 1:
                 raise
             raise type(err)(f"step {number} ({spec.id}): {err}") from None
+        reports.append({"op": spec.id, **report})
         if spec.output == "mask":
             damage = host.masks[spec.plain_label]
         else:
             current = host.image
-    return RecipeResult(current, None if damage is selection else damage)
+    return RecipeResult(current, None if damage is selection else damage, reports)
 
 
 @overload

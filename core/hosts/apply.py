@@ -13,7 +13,7 @@ from ..image import Image
 from ..progress import Progress
 from .base import Box, Host, grow_box
 
-__all__ = ["apply_operation", "plan_region", "write_result"]
+__all__ = ["apply_operation", "plan_region", "write_report", "write_result"]
 
 Output = Literal["in-place", "new-layer"]
 
@@ -48,6 +48,7 @@ def apply_operation(
     *,
     output: Output = "in-place",
     progress: Progress | None = None,
+    report: dict[str, Any] | None = None,
 ) -> Image | np.ndarray:
     """Run `op_id` on the host's target and write the result back.
 
@@ -65,6 +66,9 @@ def apply_operation(
         Detection operations always add their mask as a new layer/channel.
     progress : Progress, optional
         Overrides ``host.progress(...)``.
+    report : dict, optional
+        Receives the run's report (see :func:`photomend.run`); pass it to
+        :func:`write_report` to show its masks as layers.
 
     Returns
     -------
@@ -88,7 +92,7 @@ def apply_operation(
     new_layer = output == "new-layer"
     # GIMP's merge blends through the selection itself; new layers never do.
     blend = new_layer or not host.blends_selection
-    result = engine.run(spec.id, image, mask, prog, blend=blend, **values)
+    result = engine.run(spec.id, image, mask, prog, blend=blend, report=report, **values)
     write_result(host, spec, box, result, output)
     return result
 
@@ -106,3 +110,19 @@ def write_result(host: Host, spec: registry.OperationSpec, box: Box,
         else:
             host.write(box, result,
                        new_layer=spec.plain_label if output == "new-layer" else None)
+
+
+def write_report(host: Host, spec: registry.OperationSpec, box: Box,
+                 report: Mapping[str, Any]) -> list[str]:
+    """Put the masks of a run's report on new layers/channels; return their names.
+
+    Every ``(h, w)`` float array in `report` (e.g. the defect mask that
+    Restore Old Photo found) becomes a layer named ``"<label>: <key>"``.
+    """
+    names = []
+    for key, value in report.items():
+        if isinstance(value, np.ndarray) and value.shape == (box.height, box.width):
+            name = f"{spec.plain_label}: {key}"
+            host.write_mask(box, value.astype(np.float32, copy=False), name)
+            names.append(name)
+    return names
