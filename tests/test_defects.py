@@ -1,0 +1,234 @@
+"""Tests of detect-defects and remove-defects (dust, hairs, scratches)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+import photomend
+from photomend import ParameterError, quality, synth
+from photomend.image import Image
+from photomend.ops import defects
+
+
+def _texture(shape=(128, 128), seed=3):
+    """A clean gray photo-like scene: gradient, fine fabric texture, noise."""
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = 0.35 + 0.3 * x / w + 0.04 * np.sin(x / 1.7) * np.sin(y / 2.3)
+    base += ndimage.gaussian_filter(rng.standard_normal(shape), 1.2).astype(np.float32) * 0.03
+    base += rng.standard_normal(shape).astype(np.float32) * (2 / 255)
+    return np.clip(base, 0, 1).astype(np.float32)[..., None]
+
+
+def _disk(shape, cy, cx, r):
+    y, x = np.mgrid[0:shape[0], 0:shape[1]]
+    return ((y - cy) ** 2 + (x - cx) ** 2 <= r * r)
+
+
+SPECKS = [(30, 30, 3), (90, 40, 4), (60, 100, 2.5)]
+
+
+def _damaged(bright=False):
+    """Three round specks drawn by hand and one synthetic scratch."""
+    img = _texture()
+    speck = np.zeros(img.shape[:2], bool)
+    for cy, cx, r in SPECKS:
+        speck |= _disk(img.shape, cy, cx, r)
+    img[speck] = 0.97 if bright else 0.04
+    s = synth.scratches(img, 2, count=1, width=(1.5, 3.0), opacity=(0.7, 0.9),
+                        dark_fraction=0.0 if bright else 1.0, length=(100, 140))
+    line = (s.mask > 0.2) & ~speck
+    return s.image, speck | line, line
+
+
+def _found(truth, m):
+    """Fraction of `truth` within 1 px of a detection."""
+    return quality.mask_scores(truth, m, tolerance=1).recall
+
+
+def test_specks_and_a_scratch_are_found():
+    img, truth, line = _damaged()
+    m = photomend.run("detect-defects", img)
+    assert m.shape == img.shape[:2] and m.dtype == np.float32
+    s = quality.mask_scores(truth, m, tolerance=1)
+    assert s.recall > 0.9 and s.precision > 0.9, s
+    for cy, cx, _ in SPECKS:
+        assert m[cy, cx] > 0.5
+    assert _found(line, m) > 0.9
+
+
+def test_clean_textured_image_gives_nothing():
+    m = photomend.run("detect-defects", _texture())
+    assert (m > 0.5).mean() < 0.002
+
+
+def test_clean_smooth_scene_gives_nothing():
+    # (The 'photo' scene is no test: its thin straight lines are scratches by
+    # any definition that a single image allows.)
+    scene = synth.synthetic_scene((128, 128, 3), seed=5, kind="smooth")
+    noisy = synth.gaussian_noise(scene, 1, sigma=2, clip=True).image
+    m = photomend.run("detect-defects", noisy)
+    assert (m > 0.5).mean() < 0.001
+
+
+@pytest.mark.parametrize(("bright", "polarity", "found"), [
+    (False, "dark", True), (False, "bright", False), (True, "bright", True),
+    (True, "dark", False), (True, "both", True)])
+def test_polarity_is_honoured(bright, polarity, found):
+    img, truth, _ = _damaged(bright)
+    m = photomend.run("detect-defects", img, polarity=polarity)
+    hits = _found(truth, m)
+    assert hits > 0.8 if found else hits < 0.05
+
+
+def test_kinds_separate_spots_and_lines():
+    img, truth, line = _damaged()
+    spots = photomend.run("detect-defects", img, kinds="spots")
+    lines = photomend.run("detect-defects", img, kinds="lines")
+    speck = truth & ~line
+    assert _found(speck, spots) > 0.9 and _found(line, spots) < 0.05
+    assert _found(line, lines) > 0.9 and _found(speck, lines) < 0.05
+
+
+def test_sensitivity_is_monotonic():
+    img, _, _ = _damaged()
+    low = photomend.run("detect-defects", img, sensitivity=0.1) > 0.5
+    high = photomend.run("detect-defects", img, sensitivity=0.9) > 0.5
+    assert (low & ~high).sum() == 0 and high.sum() >= low.sum()
+
+
+def test_max_size_leaves_big_blobs_alone():
+    img = _texture()
+    img[_disk(img.shape, 64, 64, 5)] = 0.04  # an 11 px blob
+    big = photomend.run("detect-defects", img, max_size=16)
+    small = photomend.run("detect-defects", img, max_size=6)
+    assert big[64, 64] > 0.5 and small[64, 64] < 0.5
+
+
+def test_large_max_size_finds_big_specks_at_half_resolution():
+    img = _texture((160, 160))
+    blob = _disk(img.shape, 80, 80, 11)  # a 23 px speck
+    img[blob] = 0.04
+    assert photomend.run("detect-defects", img, max_size=16)[80, 80] < 0.5
+    m = photomend.run("detect-defects", img, max_size=32)
+    assert (m[blob] > 0.5).mean() > 0.95
+
+
+def test_noise_estimate_is_robust_to_texture():
+    rng = np.random.default_rng(0)
+    flat = np.full((128, 128), 0.5, np.float32) + rng.standard_normal((128, 128)).astype(
+        np.float32) * 0.02
+    assert defects.estimate_noise(flat) == pytest.approx(0.02, rel=0.15)
+    textured = _texture()[..., 0]
+    assert defects.estimate_noise(textured) < 4 * (2 / 255)
+
+
+def test_infrared_detection_finds_only_damage():
+    rng = np.random.default_rng(2)
+    h, w = 96, 96
+    ir = 0.85 + 0.05 * np.linspace(0, 1, w, dtype=np.float32)[None, :] + rng.standard_normal(
+        (h, w)).astype(np.float32) * 0.005
+    truth = _disk((h, w), 30, 30, 3) | _disk((h, w), 70, 60, 2)
+    truth[5:90, 80] = True  # a hair
+    ir[truth] *= 0.3
+    m = defects.detect_infrared(ir)
+    s = quality.mask_scores(truth, m, tolerance=1)
+    assert s.recall > 0.95 and s.precision > 0.6  # the 1-px growth costs precision
+    assert (m[~ndimage.binary_dilation(truth, iterations=2)] > 0.5).sum() == 0
+
+
+def test_infrared_plane_is_used_through_run():
+    # Colour detail that looks like dust (dark dots) but is clean in infrared.
+    img = _texture()
+    img[_disk(img.shape, 40, 40, 3)] = 0.04
+    ir = np.full(img.shape[:2], 0.9, np.float32)
+    ir[_disk(img.shape, 90, 90, 3)] *= 0.2
+    image = Image.from_array(np.repeat(img, 3, axis=-1), infrared=ir)
+    m = photomend.run("detect-defects", image, infrared=image.infrared)
+    assert m[90, 90] > 0.5 and m[40, 40] < 0.5
+
+
+def test_infrared_of_wrong_size_is_refused():
+    img = _texture()
+    with pytest.raises(ParameterError, match="infrared plane has shape"):
+        photomend.run("detect-defects", img, infrared=np.ones((10, 10), np.float32))
+
+
+def test_16_bit_input_through_run():
+    img, truth, _ = _damaged()
+    u16 = np.round(np.repeat(img, 3, axis=-1) * 65535).astype(np.uint16)
+    m = photomend.run("detect-defects", u16)
+    assert m.dtype == np.float32 and quality.mask_scores(truth, m).f1 > 0.85
+    clean = np.round(np.repeat(_texture(), 3, axis=-1) * 65535).astype(np.uint16)
+    out = photomend.run("remove-defects", u16)
+    assert out.dtype == np.uint16 and out.shape == u16.shape
+    for cy, cx, r in SPECKS[:2]:  # the two clearest specks are filled by default
+        disk = _disk(img.shape, cy, cx, r)
+        assert quality.psnr(clean, out, data_range=65535, mask=disk) > 30
+    before = quality.psnr(clean, u16, data_range=65535)
+    eager = photomend.run("remove-defects", u16, sensitivity=0.9)
+    assert quality.psnr(clean, eager, data_range=65535) > before + 10  # everything
+
+
+def test_removal_changes_only_the_selection():
+    img, _, _ = _damaged()
+    sel = np.zeros(img.shape[:2], np.float32)
+    sel[:, :64] = 1.0
+    out = photomend.run("remove-defects", img, mask=sel)
+    np.testing.assert_array_equal(out[:, 64:], img[:, 64:])
+    assert np.abs(out[30, 30] - img[30, 30]).max() > 0.2  # speck inside was filled
+    changed = np.abs(out - img).max(axis=-1) > 0
+    assert changed[:, :64].any()
+
+
+@pytest.mark.parametrize("kind", ["smooth", "texture"])
+def test_removal_leaves_clean_images_alone(kind):
+    img = (synth.synthetic_scene((128, 128, 3), seed=5, kind="smooth") if kind == "smooth"
+           else np.repeat(_texture(), 3, axis=-1))
+    noisy = synth.gaussian_noise(img, 1, sigma=2, clip=True).image.astype(np.float32)
+    out = photomend.run("remove-defects", noisy)
+    assert quality.psnr(noisy, out) > 45
+
+
+@pytest.mark.parametrize(("name", "value", "text"), [
+    ("sensitivity", 1.5, "sensitivity must be 0 to 1"),
+    ("max_size", 1, "max_size must be 2 to 64 px"),
+    ("polarity", "grey", "polarity must be one of"),
+    ("kinds", "blobs", "kinds must be one of"),
+    ("noise", -0.1, "noise must be 0 to 0.25"),
+])
+def test_bad_parameters_are_refused_clearly(name, value, text):
+    with pytest.raises(ParameterError, match=text):
+        photomend.run("detect-defects", _texture(), **{name: value})
+    with pytest.raises(ParameterError, match=text):
+        photomend.run("remove-defects", _texture(), **{name: value})
+
+
+def test_given_noise_level_is_used():
+    img, _, _ = _damaged()
+    # Claiming heavy noise makes the detector conservative.
+    m = photomend.run("detect-defects", img, noise=0.2)
+    assert (m > 0.5).sum() < (photomend.run("detect-defects", img) > 0.5).sum()
+
+
+def test_f1_on_seeded_synthetic_damage():
+    clean = synth.synthetic_scene((160, 160, 3), seed=11, kind="smooth")
+    d = synth.dust(clean, 1, count=8)
+    h = synth.hairs(d.image, 2, count=2)
+    s = synth.scratches(h.image, 3, count=1)
+    noisy = synth.gaussian_noise(s.image, 4, sigma=2, clip=True).image.astype(np.float32)
+    truth = np.maximum.reduce([d.mask, h.mask, s.mask]) > 0.2
+    m = photomend.run("detect-defects", noisy)
+    f1 = quality.mask_scores(truth, m, tolerance=1).f1
+    assert f1 > 0.75, f1
+
+
+def test_tiled_detection_equals_one_pass():
+    img, _, _ = _damaged()
+    img = np.concatenate([img, img[:, ::-1]], axis=1)  # 128 x 256
+    whole = photomend.run("detect-defects", img, tile=0)
+    tiled = photomend.run("detect-defects", img, tile=128)
+    np.testing.assert_allclose(tiled, whole, atol=1e-4)
