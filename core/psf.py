@@ -454,3 +454,135 @@ def blur(image: np.ndarray, psf: np.ndarray, mode: BlurMode = "reflect") -> np.n
     out = signal.fftconvolve(padded, k[:, :, None], mode="valid", axes=(0, 1))
     out = out.astype(np.float32)
     return out[..., 0] if flat else out
+
+
+# ----------------------------------------------------------------------------
+# Measured PSFs (appended for the deblur operation)
+
+__all__ += ["from_point_source"]
+
+
+def _ring(values: np.ndarray, width: int) -> np.ndarray:
+    """Return the pixels of the outer ring of a 2-D array, `width` px wide."""
+    h, w = values.shape
+    inner = np.ones((h, w), bool)
+    inner[width:h - width, width:w - width] = False
+    return values[inner]
+
+
+def from_point_source(crop: np.ndarray, *, size: int | None = None,
+                      threshold: float = 8.0) -> np.ndarray:
+    """Measure a PSF from an image crop around a point source.
+
+    Give a small crop centred on something that should be a point — a
+    star, a specular glint, a small bright dot — and get back the blur that
+    turned it into a blob, ready for ``photomend.run('deblur', ..., psf=)``.
+
+    Parameters
+    ----------
+    crop : ndarray
+        ``(H, W)`` or ``(H, W, C)`` pixels (channels are averaged), at least
+        5 × 5, any numeric type. For optical blur pass linear-light values
+        (:func:`photomend.convert.srgb_to_linear`); encoded values distort
+        the PSF's shape.
+    size : int, optional
+        Odd side of the returned kernel; by default just large enough for
+        the measured spot.
+    threshold : float
+        How many background noise sigmas the (lightly smoothed) peak must
+        stand out by to count as a point source.
+
+    Returns
+    -------
+    ndarray
+        Odd-sized, non-negative, centred float64 kernel summing to 1.
+
+    Raises
+    ------
+    ParameterError
+        When the crop has no point source (a flat or noisy crop), when the
+        bright area reaches the crop's edge (an edge or a large object, not
+        an isolated point), when there are several comparable bright
+        spots, or when the peak is clipped at full scale.
+    ImageError
+        For a crop that is not 2-D / 3-D, too small, or not numeric.
+
+    Notes
+    -----
+    The background level and noise come from the crop's outer ring (median
+    and 1.4826 × median absolute deviation), so a crop with the point near
+    its middle and some dark sky around it works best. The spot is the
+    connected region above ``max(3 σ, 2 % of the peak)`` around the peak,
+    grown by two pixels to keep its faint wings; outside it the kernel is
+    zero, which removes the noise floor. The spot is then normalised and
+    shifted so its centroid is the kernel's centre (:func:`center`).
+    """
+    from scipy import ndimage
+
+    arr = np.asarray(crop)
+    if arr.dtype.kind not in "fiub" or arr.ndim not in (2, 3):
+        msg = f"crop must be an (H, W) or (H, W, C) array of numbers, got {arr.dtype} {arr.shape}"
+        raise ImageError(msg)
+    full = float(np.iinfo(arr.dtype).max) if arr.dtype.kind in "iu" else 1.0
+    work = arr.astype(np.float64)
+    if work.ndim == 3:
+        clipped = (work >= full).any(axis=2)
+        work = work.mean(axis=2)
+    else:
+        clipped = work >= full
+    h, w = work.shape
+    if h < 5 or w < 5:
+        msg = f"the crop is {h}×{w} px; a point-source crop needs at least 5×5 px"
+        raise ImageError(msg)
+    if not np.isfinite(work).all():
+        msg = "the crop contains NaN or infinite values"
+        raise ImageError(msg)
+    ring = _ring(work, max(1, min(h, w) // 8))
+    background = float(np.median(ring))
+    noise = 1.4826 * float(np.median(np.abs(ring - background)))
+    span = float(work.max() - work.min())
+    noise = max(noise, 1e-6 * span, 1e-12)
+    d = work - background
+    # A sigma-1 Gaussian averages noise down by 2√π ≈ 3.5 while a PSF's peak
+    # survives, so the detection test runs on the smoothed crop.
+    smooth = ndimage.gaussian_filter(d, 1.0, mode="nearest")
+    peak_at = np.unravel_index(int(np.argmax(smooth)), smooth.shape)
+    peak_level = float(smooth[peak_at]) / (noise / (2.0 * math.sqrt(math.pi)))
+    if peak_level < threshold:
+        msg = (f"no point source in the crop: its brightest spot stands only "
+               f"{max(peak_level, 0.0):.1f} noise levels above the background (needs "
+               f"{threshold:g}); crop around a star, a specular glint or a small bright dot")
+        raise ParameterError(msg)
+    peak = float(d.max())
+    level = max(3.0 * noise, 0.02 * peak)
+    labels, count = ndimage.label(d > level, structure=np.ones((3, 3)))
+    spot_label = labels[peak_at]
+    if spot_label == 0:  # the smoothed peak fell between pixels above the level
+        spot_label = labels.flat[int(np.argmax(np.where(labels > 0, d, -np.inf)))]
+    spot = labels == spot_label
+    if spot[0].any() or spot[-1].any() or spot[:, 0].any() or spot[:, -1].any():
+        msg = ("the bright area around the brightest spot reaches the edge of the crop, so "
+               "it is not an isolated point; crop a larger area around a single small dot")
+        raise ParameterError(msg)
+    if count > 1:
+        peaks = ndimage.maximum(d, labels, index=np.arange(1, count + 1))
+        others = [float(p) for i, p in enumerate(peaks, start=1) if i != spot_label]
+        if others and max(others) > 0.5 * float(d[spot].max()):
+            msg = (f"the crop holds {1 + sum(p > 0.5 * peak for p in others)} comparable "
+                   "bright spots; crop around just one")
+            raise ParameterError(msg)
+    if (clipped & spot).sum() >= 2:
+        msg = (f"the point source is clipped ({int((clipped & spot).sum())} pixels at full "
+               "scale), so its shape is lost; use a fainter point or a 16-bit/raw image")
+        raise ParameterError(msg)
+    keep = ndimage.binary_dilation(spot, structure=np.ones((3, 3)), iterations=2)
+    kernel = center(np.where(keep, np.clip(d, 0.0, None), 0.0))
+    if size is not None:
+        n = _check_size(size)
+        kh, kw = kernel.shape
+        out = np.zeros((max(n, kh), max(n, kw)))
+        oy, ox = (out.shape[0] - kh) // 2, (out.shape[1] - kw) // 2
+        out[oy:oy + kh, ox:ox + kw] = kernel
+        cy, cx = (out.shape[0] - n) // 2, (out.shape[1] - n) // 2
+        kernel = normalize(out[cy:cy + n, cx:cx + n])
+    return kernel

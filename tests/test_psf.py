@@ -191,3 +191,66 @@ def test_blur_errors() -> None:
 def test_builder_errors(call, text: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ParameterError, match=text):
         call()
+
+
+# ----------------------------------------------------------------------------
+# from_point_source
+
+
+def _star_crop(kernel: np.ndarray, at: tuple[float, float] = (20.0, 21.0), n: int = 41,
+               amplitude: float = 0.6, background: float = 0.1, noise: float = 0.002,
+               seed: int = 0) -> np.ndarray:
+    """A dark crop with one point at `at` (y, x; sub-pixel allowed) blurred by `kernel`."""
+    point = psf.trajectory(np.array([[at[1], at[0]]]))  # bilinear splat of the sub-pixel offset
+    canvas = np.zeros((n, n))
+    iy, ix = int(at[0]), int(at[1])
+    ph, pw = point.shape
+    canvas[iy - ph // 2:iy + ph // 2 + 1, ix - pw // 2:ix + pw // 2 + 1] = point
+    image = psf.blur(canvas, kernel, mode="constant").astype(np.float64)
+    rng = np.random.default_rng(seed)
+    return background + amplitude * image / image.max() + rng.normal(0.0, noise, (n, n))
+
+
+@pytest.mark.parametrize("kernel", [psf.disk(3.0), psf.motion(9.0, 30.0), psf.gaussian(1.5),
+                                    psf.compose(psf.motion(7.0, -60.0), psf.disk(1.5))])
+def test_point_source_recovers_the_psf(kernel: np.ndarray) -> None:
+    est = psf.from_point_source(_star_crop(kernel))
+    assert_valid_psf(est)
+    n = max(est.shape[0], kernel.shape[0], est.shape[1], kernel.shape[1])
+    a = np.pad(est, [((n - s) // 2, (n - s) // 2) for s in est.shape])
+    b = np.pad(kernel, [((n - s) // 2, (n - s) // 2) for s in kernel.shape])
+    assert np.abs(a - b).sum() < 0.12  # L1 distance of two unit-mass kernels
+
+
+def test_point_source_sub_pixel_rgb_and_16_bit() -> None:
+    k = psf.motion(11.0, 45.0)
+    crop = _star_crop(k, at=(19.4, 22.7))
+    rgb = np.repeat(crop[..., None], 3, axis=2)
+    est = psf.from_point_source(np.round(rgb * 65535).astype(np.uint16))
+    assert_valid_psf(est)
+    cov_est, cov_true = covariance(est), covariance(k)
+    np.testing.assert_allclose(cov_est, cov_true, atol=1.0)  # same streak: length and angle
+    fixed = psf.from_point_source(crop, size=21)
+    assert fixed.shape == (21, 21) and fixed.sum() == pytest.approx(1.0)
+
+
+def test_point_source_errors() -> None:
+    rng = np.random.default_rng(3)
+    flat = 0.2 + rng.normal(0.0, 0.01, (31, 31))
+    with pytest.raises(ParameterError, match="no point source"):
+        psf.from_point_source(flat)
+    edge = flat.copy()
+    edge[:, 16:] += 0.5
+    with pytest.raises(ParameterError, match="reaches the edge"):
+        psf.from_point_source(edge)
+    two = _star_crop(psf.disk(2.0), at=(12.0, 12.0)) + _star_crop(
+        psf.disk(2.0), at=(28.0, 28.0), background=0.0, noise=0.0)
+    with pytest.raises(ParameterError, match="comparable bright spots"):
+        psf.from_point_source(two)
+    clipped = np.clip(_star_crop(psf.disk(3.0), amplitude=2.0), 0.0, 1.0)
+    with pytest.raises(ParameterError, match="clipped"):
+        psf.from_point_source(clipped)
+    with pytest.raises(ImageError, match="at least 5×5"):
+        psf.from_point_source(np.zeros((3, 9)))
+    with pytest.raises(ImageError, match="array of numbers"):
+        psf.from_point_source(np.array([["a"]]))

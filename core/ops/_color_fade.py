@@ -1,0 +1,371 @@
+"""Estimate and invert the fading of a print: the maths behind ``restore-color``.
+
+The model is the one of :class:`photomend.synth.Fading` (read the notes
+there): per channel, dye density is scaled by the dye's retention, a stain
+adds density, and a veil (contrast loss and lifted blacks, common to all
+channels) maps the encoded values affinely. Inverting it needs, per
+channel, one monotone curve; this module estimates the curve parameters
+from image statistics alone and samples the curves.
+
+Everything here works on a small *statistics thumbnail* (block means of at
+most :attr:`Calibration.thumb` pixels along the longer side, border cut
+off), so the estimate costs the same for any image size. Block means
+dilute grain and light dust; heavy dust (specks over more than about half
+a percent of the area) still pulls the black point down, so remove it
+first (``remove-defects``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..convert import linear_to_srgb, srgb_to_linear
+from ..errors import ImageError
+
+__all__ = [
+    "DMAX",
+    "Calibration",
+    "FadeModel",
+    "density",
+    "estimate_fade",
+    "from_density",
+    "statistics_thumbnail",
+]
+
+#: Density of pure black: the floor ``10**-DMAX`` keeps logarithms finite
+#: (transmittance 1/1000, as in the synthetic fading model).
+DMAX = 3.0
+_FLOOR = 10.0 ** -DMAX
+
+#: Relative density a yellowed paper base or varnish adds per channel: it
+#: absorbs mostly blue, some green, hardly any red (Wilhelm & Brower 1993).
+STAIN_SPECTRUM = np.array([0.05, 0.3, 1.0])
+#: The stain's colour relative to green, the axis along which it is measured.
+_STAIN_AXIS = STAIN_SPECTRUM - STAIN_SPECTRUM[1]
+
+#: A thumbnail value at or above this counts as clipped (white-point
+#: statistics ignore it: a clipped channel has lost its colour).
+CLIP_LEVEL = 0.995
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Constants of the estimator, fitted once on a training set.
+
+    The defaults were fitted by coordinate search on 256 px centre crops
+    of CBSD68 and the colour images of RNI15, aged with
+    :func:`photomend.synth.fade` (two random fadings per image over a wide
+    range, the benchmark's four recipes, and unaged copies), minimising the
+    mean CIEDE2000 of the aged images under a penalty that keeps unaged
+    ones within about 0.8 on average. Kodak24 and McMaster, which the
+    benchmark reports, were held out. Thresholds are dead zones: a
+    deviation smaller than what unaged photographs show is left alone, so
+    a good photo passes through unchanged.
+    """
+
+    #: Longer side of the statistics thumbnail, px.
+    thumb: int = 128
+    #: Fraction of each side cut off before statistics (scanner borders,
+    #: mounts, torn edges).
+    border: float = 0.03
+    #: Percentile of the dark channel (per-pixel minimum) taken as black.
+    black_percentile: float = 0.5
+    #: Percentile of the bright channel (per-pixel maximum) taken as white.
+    white_percentile: float = 99.5
+    #: Dark-channel black above which a veil (lifted blacks) is assumed
+    #: when the whites are dimmed too (contrast lost around mid-grey)...
+    veil_onset: float = 0.12
+    #: ...and when the whites are intact (a hazy or low-key scene is then
+    #: the likelier explanation).
+    veil_onset_bright: float = 0.3
+    #: Bright-channel white up to which whites count as dimmed...
+    white_dimmed: float = 0.91
+    #: ...and from which they count as intact (smooth in between).
+    white_intact: float = 0.95
+    #: The veil is assumed fully this far above its onset (smooth ramp).
+    veil_ramp: float = 0.03
+    #: Black level a veiled image is mapped to.
+    black_target: float = 0.05
+    #: Weight of the density span (0.5 % to 99.5 %) against the gradient
+    #: ridge in the dye-retention estimate (the rest).
+    span_weight: float = 0.75
+    #: Log-ratio offsets of unaged photographs (blue spans a wider density
+    #: range than green in typical scenes), subtracted before judging.
+    dye_bias: tuple[float, float, float] = (0.0, -0.05, 0.05)
+    #: Dead zone of the dye-retention log ratios along the cyan-loss axis
+    #: (red weaker than green and blue: the common dark-fading pattern)...
+    dye_threshold: float = 0.3
+    #: ...and in other directions (rarer patterns need stronger evidence:
+    #: blue-green scenes otherwise pass for prints that lost magenta).
+    dye_threshold_other: float = 0.7
+    #: Sharpness of the dead zone (garrote power).
+    dye_power: float = 8.0
+    #: Share of the strongest relative dye loss assumed lost by the most
+    #: stable dye too (dark fading attacks all three dyes; cyan fastest).
+    companion_loss: float = 0.1
+    #: Stain (blue density) shown by unaged photographs on average.
+    stain_bias: float = 0.15
+    #: Dead zone of the stain estimate.
+    stain_threshold: float = 0.1
+    #: Stain estimates above this are taken for a yellow scene, not stain.
+    stain_limit: float = 0.4
+
+
+DEFAULT = Calibration()
+
+
+def density(values: np.ndarray) -> np.ndarray:
+    """Return optical density of sRGB-encoded values (0 white, DMAX black).
+
+    ``D = -log10((T + f) / (1 + f))`` with linear reflectance ``T`` and the
+    floor ``f = 10**-DMAX``; negative light is treated as black.
+    """
+    t = np.maximum(srgb_to_linear(np.asarray(values, dtype=np.float32)), 0.0)
+    return (-np.log10((t.astype(np.float64) + _FLOOR) / (1.0 + _FLOOR)))
+
+
+def from_density(dens: np.ndarray) -> np.ndarray:
+    """Invert :func:`density` (densities beyond DMAX give black)."""
+    t = (1.0 + _FLOOR) * np.power(10.0, -np.asarray(dens, dtype=np.float64)) - _FLOOR
+    return linear_to_srgb(np.maximum(t, 0.0).astype(np.float32)).astype(np.float64)
+
+
+def statistics_thumbnail(image: np.ndarray, size: int, border: float) -> np.ndarray:
+    """Return block means of `image` (at most `size` px long), border cut, in [0, 1].
+
+    Block means rather than decimation: dust, grain and single clipped
+    pixels average out, and the cost does not grow with the image (one
+    pass over it, no full-size copy).
+    """
+    img = np.asarray(image, dtype=np.float32)
+    h, w = img.shape[:2]
+    f = max(1, int(np.ceil(max(h, w) / size)))
+    if h < f or w < f or f == 1:
+        thumb = img
+    else:
+        h2, w2 = h // f, w // f
+        # Sum row blocks first (a reshape of whole rows is a free view).
+        rows = img[:h2 * f].reshape(h2, f, w, -1).sum(axis=1, dtype=np.float32)
+        thumb = rows[:, :w2 * f].reshape(h2, w2, f, -1).sum(axis=2) * np.float32(1.0 / (f * f))
+    mh, mw = round(border * thumb.shape[0]), round(border * thumb.shape[1])
+    if thumb.shape[0] - 2 * mh >= 8 and thumb.shape[1] - 2 * mw >= 8:
+        thumb = thumb[mh:thumb.shape[0] - mh, mw:thumb.shape[1] - mw]
+    return np.clip(thumb, 0.0, 1.0)
+
+
+def _channel_min(flat: np.ndarray) -> np.ndarray:
+    out = flat[:, 0].copy()
+    for c in range(1, flat.shape[1]):
+        np.minimum(out, flat[:, c], out=out)
+    return out
+
+
+def _channel_max(flat: np.ndarray) -> np.ndarray:
+    out = flat[:, 0].copy()
+    for c in range(1, flat.shape[1]):
+        np.maximum(out, flat[:, c], out=out)
+    return out
+
+
+@dataclass(frozen=True)
+class FadeModel:
+    """Parameters of the inverse fading, per channel.
+
+    ``out = Dinv(D((v - black_in) * gain + black_out) / retention - stain)``
+    with ``D`` = :func:`density`, ``Dinv`` = :func:`from_density`.
+    """
+
+    black_in: float = 0.0
+    black_out: float = 0.0
+    gain: float = 1.0
+    retention: np.ndarray = field(default_factory=lambda: np.ones(3))
+    stain: np.ndarray = field(default_factory=lambda: np.zeros(3))
+
+    @property
+    def is_identity(self) -> bool:
+        """Whether the model changes nothing."""
+        return (self.gain == 1.0 and self.black_in == self.black_out
+                and bool(np.all(self.retention == 1.0)) and bool(np.all(self.stain == 0.0)))
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        """Apply the inverse fading to ``(..., C)`` encoded values (float64)."""
+        v = np.asarray(values, dtype=np.float64)
+        if self.is_identity:
+            return v.copy()
+        u = (v - self.black_in) * self.gain + self.black_out
+        channels = v.shape[-1]
+        dens = density(u) / self.retention[:channels] - self.stain[:channels]
+        return from_density(dens)
+
+    def curves(self, samples: int, strength: float = 1.0) -> np.ndarray:
+        """Sample the per-channel curves at ``samples`` inputs evenly over [0, 1].
+
+        Returns ``(samples, C)`` float32 outputs, blended with the identity
+        by `strength` and made non-decreasing.
+        """
+        channels = self.retention.shape[0]
+        x = np.linspace(0.0, 1.0, samples)
+        grid = np.repeat(x[:, None], channels, axis=1)
+        y = self.apply(grid)
+        y = grid + strength * (y - grid)
+        return np.maximum.accumulate(y, axis=0).astype(np.float32)
+
+
+def _ramp(x: float) -> float:
+    """Smoothstep from 0 (x ≤ 0) to 1 (x ≥ 1)."""
+    t = min(max(x, 0.0), 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _veil(flat: np.ndarray, usable: np.ndarray, cal: Calibration) -> tuple[float, float, float]:
+    """Estimate the common veil: return (black_in, black_out, gain).
+
+    `usable` marks the pixels of `flat` that are not clipped white.
+    """
+    dark = _channel_min(flat)
+    bright = _channel_max(flat)
+    if usable.sum() >= 16:
+        bright = bright[usable]
+    b1 = float(np.percentile(dark, cal.black_percentile))
+    w1 = float(np.percentile(bright, cal.white_percentile))
+    intact = _ramp((w1 - cal.white_dimmed) / max(cal.white_intact - cal.white_dimmed, 1e-6))
+    onset = cal.veil_onset + intact * (cal.veil_onset_bright - cal.veil_onset)
+    amount = _ramp((b1 - onset) / cal.veil_ramp) if cal.veil_ramp > 0 else float(b1 > onset)
+    target = min(b1, cal.black_target)
+    if amount <= 0.0 or b1 <= target:
+        return b1, b1, 1.0
+    bt = b1 + amount * (target - b1)
+    # Contrast lost around mid-grey lifts black and lowers white alike; a
+    # plain lift leaves white. Take the mid-grey model, but never push the
+    # image's own white past 1.
+    k_mid = (0.5 - bt) / max(0.5 - b1, 1e-3)
+    k_white = (1.0 - bt) / max(w1 - b1, 1e-3)
+    k = max(1.0, min(k_mid, k_white))
+    return b1, bt, k
+
+
+def _gradient_ridge(dens: np.ndarray) -> np.ndarray:
+    """Return the dominant per-channel ratio of density gradients (``(3,)``).
+
+    Shading edges change every channel's density by the same amount; a
+    dye that kept only ``r`` of its density shows ``r`` times the step.
+    The mode of the per-pixel ratio over strong edges is that factor.
+    """
+    gx = np.diff(dens, axis=1)[:-1]
+    gy = np.diff(dens, axis=0)[:, :-1]
+    g = np.concatenate([gx.reshape(-1, 3), gy.reshape(-1, 3)])
+    ref = (g[:, 0] + g[:, 1] + g[:, 2]) / 3.0
+    mag = np.abs(ref)
+    if mag.size < 16 or not np.any(mag > 0):
+        return np.ones(3)
+    strong = mag > np.percentile(mag, 70)
+    strong &= mag > 1e-6
+    if strong.sum() < 8:
+        return np.ones(3)
+    ratios = np.log(np.clip(g[strong] / ref[strong, None], 0.05, 20.0))
+    weights = mag[strong] ** 2
+    # Weighted histogram of log ratios in [-2, 2] (200 bins), smoothed by
+    # a Gaussian of 3 bins; its peak is the ridge.
+    pos = (ratios + 2.0) * 50.0
+    inside = (pos >= 0.0) & (pos < 200.0)
+    bins = np.where(inside, pos, 0.0).astype(np.intp)
+    kernel = np.exp(-0.5 * (np.arange(-9, 10) / 3.0) ** 2)
+    out = np.empty(3)
+    for c in range(3):
+        hist = np.bincount(bins[:, c], weights=weights * inside[:, c], minlength=200)
+        i = int(np.argmax(np.convolve(hist, kernel, mode="same")))
+        out[c] = np.exp((i + 0.5) / 50.0 - 2.0)
+    return out
+
+
+def _centred_log(values: np.ndarray) -> np.ndarray:
+    logs = np.log(np.maximum(values, 1e-3))
+    return logs - logs.mean()
+
+
+#: Unit axes of centred log-retention space: cyan loss (red falls behind
+#: green and blue) and magenta versus yellow loss.
+_CYAN_AXIS = np.array([-2.0, 1.0, 1.0]) / np.sqrt(6.0)
+_MY_AXIS = np.array([0.0, -1.0, 1.0]) / np.sqrt(2.0)
+
+
+def _dead_zone(x: np.ndarray, cal: Calibration) -> np.ndarray:
+    """Shrink centred log ratios `x` to 0 inside an elliptic dead zone.
+
+    Garrote ``x (1 - n**-p)`` with ``n`` the norm of the components along
+    the cyan-loss and magenta/yellow axes, each in units of its threshold:
+    nothing inside the zone, nearly all of a large deviation.
+    """
+    a, b = float(x @ _CYAN_AXIS), float(x @ _MY_AXIS)
+    ta = cal.dye_threshold if a > 0 else cal.dye_threshold_other
+    n = float(np.hypot(a / max(ta, 1e-9), b / max(cal.dye_threshold_other, 1e-9)))
+    if n <= 1.0:
+        return np.zeros_like(x)
+    return x * (1.0 - n ** -cal.dye_power)
+
+
+def _retention(dens2d: np.ndarray, cal: Calibration) -> np.ndarray:
+    """Estimate per-channel dye retention (``(3,)``, max 1) from densities."""
+    flat = dens2d.reshape(-1, 3)
+    low, high = np.percentile(flat, [0.5, 99.5], axis=0)
+    span = high - low
+    log_ratio = (cal.span_weight * _centred_log(span)
+                 + (1.0 - cal.span_weight) * _centred_log(_gradient_ridge(dens2d)))
+    log_ratio = log_ratio - np.asarray(cal.dye_bias)
+    log_ratio = _dead_zone(log_ratio - log_ratio.mean(), cal)
+    rho = np.exp(log_ratio)
+    rho = rho / rho.max()
+    return rho * (1.0 - cal.companion_loss * (1.0 - rho.min()))
+
+
+def _stain(dens2d: np.ndarray, cal: Calibration) -> np.ndarray:
+    """Estimate the stain density per channel (``(3,)``) along the yellowing axis.
+
+    The grey-edge colour (Minkowski p = 6 norm of linear-light gradients)
+    is projected on the stain's colour; the excess over unaged photographs
+    beyond a dead zone is the stain.
+    """
+    lin = np.power(np.float32(10.0), -dens2d.astype(np.float32))
+    gx = np.gradient(lin, axis=0)
+    gy = np.gradient(lin, axis=1)
+    mag = np.sqrt(gx * gx + gy * gy).reshape(-1, 3).astype(np.float64)
+    edge = np.power(np.mean(mag ** 6, axis=0), 1.0 / 6.0)
+    if np.any(edge <= 0):
+        return np.zeros(3)
+    edge_dens = -np.log10(edge / edge[1])
+    y = float(edge_dens @ _STAIN_AXIS) / float(_STAIN_AXIS @ _STAIN_AXIS)
+    excess = y - cal.stain_bias
+    if excess <= 0.0 or y >= cal.stain_limit:
+        return np.zeros(3)
+    amount = excess * max(0.0, 1.0 - (cal.stain_threshold / excess) ** 2)
+    stain = amount * STAIN_SPECTRUM
+    return stain - stain.min()
+
+
+def estimate_fade(image: np.ndarray, cal: Calibration = DEFAULT) -> FadeModel:
+    """Estimate the inverse fading of an ``(H, W, C)`` perceptual image.
+
+    Raises
+    ------
+    ImageError
+        If no pixel is usable (the image is entirely clipped to black or
+        white).
+    """
+    thumb = statistics_thumbnail(image, cal.thumb, cal.border)
+    channels = thumb.shape[-1]
+    peak = _channel_max(thumb.reshape(-1, channels))
+    informative = (peak < CLIP_LEVEL) & (peak > 1.0 - CLIP_LEVEL)
+    if not informative.any():
+        msg = ("restore-color: the image is entirely clipped (every pixel is pure "
+               "black or pure white), so there is no colour left to restore")
+        raise ImageError(msg)
+    b_in, b_out, gain = _veil(thumb.reshape(-1, channels), peak < CLIP_LEVEL, cal)
+    if channels != 3:
+        return FadeModel(b_in, b_out, gain, np.ones(channels), np.zeros(channels))
+    unveiled = np.clip((thumb - b_in) * gain + b_out, 0.0, 1.0)
+    dens = density(unveiled)
+    rho = _retention(dens, cal)
+    stain = _stain(dens / rho, cal)
+    return FadeModel(b_in, b_out, gain, rho, stain)

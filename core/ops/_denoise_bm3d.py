@@ -1,0 +1,588 @@
+"""Vectorised block matching and 3-D collaborative filtering (BM3D class).
+
+Private helper of :mod:`photomend.ops.denoise`. A pass sweeps down the image
+in bands of reference-block rows; within a band everything is whole-array
+numpy: block distances for one row of search offsets at a time, the best
+matches of every reference block by one integer partition, the groups'
+3-D transforms as stacked matrix products, and aggregation with
+``np.add.at``. No Python loop runs per pixel, per block or per group.
+
+Only the rows a band needs are kept (in ring buffers), so memory stays at
+a few tens of MB whatever the image size.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
+
+__all__ = ["OPPONENT", "Stage", "bm3d", "collaborative_stage"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Settings of one collaborative-filtering pass.
+
+    Attributes
+    ----------
+    wiener : bool
+        False: hard thresholding of the noisy group spectrum (first pass);
+        True: empirical Wiener shrinkage taken from a pilot estimate.
+    block : int
+        Block edge in pixels.
+    step : int
+        Distance between reference blocks (both directions).
+    radius : int
+        Search radius: candidates lie within ±radius pixels (at most 15).
+    group : int
+        Largest group (a power of two).
+    tau : float
+        A candidate joins the group when its mean squared difference per
+        pixel from the reference block is below this (on the [0, 1] scale).
+    lam : float
+        Hard threshold in noise standard deviations.
+    beta : float
+        Kaiser window shape for aggregation.
+    transform : {'bior', 'dct'}
+        2-D block transform: bior1.5 wavelet or DCT.
+    offset : int
+        Shift of the reference grid, so two passes use different blocks.
+    match_noisy : bool
+        Match blocks on the noisy image rather than on the pilot estimate
+        (Wiener pass only).
+    """
+
+    wiener: bool
+    block: int = 8
+    step: int = 4
+    radius: int = 12
+    group: int = 16
+    tau: float = 3000.0 / 255.0**2
+    lam: float = 2.7
+    beta: float = 2.0
+    transform: str = "dct"
+    offset: int = 0
+    match_noisy: bool = False
+
+
+def _dct_matrix(n: int) -> np.ndarray:
+    k = np.arange(n)[:, None]
+    i = np.arange(n)[None, :]
+    m = np.cos(np.pi * (2 * i + 1) * k / (2 * n)) * np.sqrt(2.0 / n)
+    m[0] /= np.sqrt(2.0)
+    return m
+
+
+def _bior15_matrix(n: int) -> np.ndarray:
+    """Return the periodic bior1.5 wavelet transform of length ``n``, unit-norm rows."""
+    lo = np.sqrt(2.0) * np.array([3, -3, -22, 22, 128, 128, 22, -22, -3, 3]) / 256.0
+    hi = np.array([0, 0, 0, 0, -1, 1, 0, 0, 0, 0]) / np.sqrt(2.0)
+    cur = np.eye(n)
+    details: list[np.ndarray] = []
+    m = n
+    while m > 1:
+        low, high = np.zeros((m // 2, m)), np.zeros((m // 2, m))
+        for k in range(m // 2):
+            cols = (2 * k + np.arange(lo.size) - 4) % m
+            np.add.at(low[k], cols, lo)
+            np.add.at(high[k], cols, hi)
+        details.insert(0, high @ cur)
+        cur = low @ cur
+        m //= 2
+    f = np.vstack([cur, *details])
+    return f / np.linalg.norm(f, axis=1, keepdims=True)
+
+
+def _haar_matrix(n: int) -> np.ndarray:
+    """Return the orthonormal full-depth Haar transform of length ``n = 2**k``."""
+    h = np.ones((1, 1))
+    while h.shape[0] < n:
+        m = h.shape[0]
+        top = np.kron(h, [1.0, 1.0])
+        bottom = np.kron(np.eye(m), [1.0, -1.0])
+        h = np.vstack([top, bottom]) / np.sqrt(2.0)
+    return h
+
+
+#: Rows per matrix product. OpenBLAS multithreads a product once m·n·k exceeds
+#: 4·65536; on a busy two-core machine its spinning workers cost more than they
+#: save, so large products are issued as batches of small ones (numpy's stacked
+#: matmul loops over the batch in C), which OpenBLAS keeps single-threaded.
+_GEMM_ROWS = 32
+
+
+def _gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Return ``a @ b`` for 2-D float32 arrays, computed in small row blocks."""
+    m, k = a.shape
+    n = b.shape[1]
+    if out is None:
+        out = np.empty((m, n), np.float32)
+    cut = m - m % _GEMM_ROWS
+    if cut:
+        np.matmul(a[:cut].reshape(-1, _GEMM_ROWS, k), b,
+                  out=out[:cut].reshape(-1, _GEMM_ROWS, n))
+    if cut < m:
+        np.matmul(a[cut:], b, out=out[cut:])
+    return out
+
+
+def _patch_coeffs(pixels: np.ndarray, fwd: np.ndarray, out: np.ndarray) -> None:
+    """Write the 2-D transform of every block of ``pixels`` into ``out``.
+
+    pixels (C, h, w) → out (h-b+1, w-b+1, C * b * b) float32, where ``fwd``
+    is the 1-D ``b×b`` transform applied along rows then columns; each
+    block's coefficients are ordered (channel, horizontal, vertical
+    frequency). Separable: 2·b multiply-adds per coefficient instead of b².
+    """
+    b = fwd.shape[0]
+    c, h, w = pixels.shape
+    hp, wp = h - b + 1, w - b + 1
+    chunk = max(1, (1 << 17) // (w * c * b))  # patch rows per step: temporaries stay in cache
+    for y in range(0, hp, chunk):
+        rows = min(chunk, hp - y)
+        part = np.moveaxis(pixels[:, y:y + rows + b - 1], 0, -1)  # (rows + b - 1, w, C)
+        horiz = _gemm(sliding_window_view(part, b, axis=1).reshape(-1, b), fwd.T)
+        horiz = horiz.reshape(rows + b - 1, wp, c, b)  # (y, x, C, horizontal frequency)
+        vert = sliding_window_view(horiz, b, axis=0).reshape(-1, b)  # (y, x, C, l) × u
+        _gemm(vert, fwd.T, out=out[y:y + rows].reshape(-1, b))
+
+
+def _cells(a: np.ndarray, s: int, n: int) -> np.ndarray:
+    """Sum ``s`` consecutive entries of the last axis, ``n`` times from 0."""
+    out = a[..., 0:(n - 1) * s + 1:s].copy()
+    for t in range(1, s):
+        out += a[..., t:t + (n - 1) * s + 1:s]
+    return out
+
+
+def _windows(cells: np.ndarray, k: int, n: int, stride: int = 1, axis: int = -1) -> np.ndarray:
+    """Sum ``k`` consecutive cells along ``axis`` (0 or -1) at ``n`` starts 0, stride, ..."""
+    def part(t: int) -> np.ndarray:
+        sl = slice(t, t + (n - 1) * stride + 1, stride)
+        return cells[sl] if axis == 0 else cells[..., sl]
+
+    out = part(0).copy()
+    for t in range(1, k):
+        out += part(t)
+    return out
+
+
+#: Low bits of a float32 distance replaced by the candidate's index, so that
+#: one integer partition (SIMD-accelerated in numpy) finds the best matches
+#: and their offsets at once; 10 bits index up to 1024 offsets (radius ≤ 15).
+_INDEX_BITS = 10
+
+
+def _match(shifts: np.ndarray, energy: np.ndarray, ys: np.ndarray, xs: np.ndarray,
+           hp: int, wp: int, stage: Stage) -> tuple[np.ndarray, np.ndarray]:
+    """Find the most similar blocks of every reference block in rows ``ys``.
+
+    ``shifts`` is the matching image padded by ``radius`` on every side, seen
+    as ``(rows, 2*radius + 1, width)`` horizontal shifts; ``energy`` holds
+    every block's sum of squares, padded likewise. Returns the matched
+    positions (n, group) as flat patch indices ``y * wp + x``, best first
+    (the reference itself first), and each group's size: the largest power
+    of two not above the number of blocks closer than ``tau``.
+
+    Distances are exact: ``|a - b|² = |a|² + |b|² - 2 a·b``, where the
+    cross term of one row of offsets is a product summed over cells of
+    ``step`` rows (one fused ``einsum``) and then over the block.
+    """
+    b, r, s = stage.block, stage.radius, stage.step
+    nw = 2 * r + 1
+    w = shifts.shape[2]
+    y0 = int(ys[0])
+    ny, nx = len(ys), len(xs)
+    g = math.gcd(s, b)  # cells of g rows/columns tile both the blocks and the steps
+    kb, ks = b // g, s // g
+    cy = (ny - 1) * ks + kb
+    span = cy * g
+    ref = shifts[r + y0:r + y0 + span, r].reshape(cy, g, w)
+    eref = energy[r + y0:r + y0 + (ny - 1) * s + 1:s, r:r + (nx - 1) * s + 1:s]
+    cross = np.empty((nw, ny, nw, nx), np.float32)  # (dy, ref row, dx, ref column)
+    for j in range(nw):
+        rows = shifts[y0 + j:y0 + j + span].reshape(cy, g, nw, w)
+        prod = np.einsum("ytx,ytkx->ykx", ref, rows)  # (cells, dx, w)
+        box = _windows(prod, kb, ny, ks, axis=0)
+        cross[j] = _windows(_cells(box, g, (nx - 1) * ks + kb), kb, nx, ks)
+    # squared distance = |ref|² + |candidate|² - 2 cross, all (dy, row, dx, column) at once
+    e = energy[y0:]
+    cand = as_strided(e, shape=(nw, ny, nw, nx),
+                      strides=(e.strides[0], s * e.strides[0], e.strides[1], s * e.strides[1]))
+    cross *= -2.0
+    cross += cand
+    cross += eref[None, :, None, :]
+    np.maximum(cross, 0.0, out=cross)
+    low = np.int32((1 << _INDEX_BITS) - 1)
+    keys = cross.view(np.int32)
+    keys &= ~low
+    keys |= np.arange(nw * nw, dtype=np.int32).reshape(nw, 1, nw, 1)
+    flat = np.ascontiguousarray(keys.transpose(1, 3, 0, 2)).reshape(ny * nx, nw * nw)
+    ry = np.repeat(ys, nx)
+    rx = np.tile(xs, ny)
+    # candidates outside the image go last: only references near a border have any
+    edge = (ry < r) | (ry >= hp - r) | (rx < r) | (rx >= wp - r)
+    if edge.any():
+        off = np.arange(-r, r + 1)
+        ey, ex = ry[edge, None] + off, rx[edge, None] + off
+        bad = ((ey < 0) | (ey >= hp))[:, :, None] | ((ex < 0) | (ex >= wp))[:, None, :]
+        sub = flat[edge]
+        sub[bad.reshape(sub.shape)] = np.iinfo(np.int32).max
+        flat[edge] = sub
+    flat[:, r * nw + r] = -1  # the reference block always leads its group
+    kk = min(stage.group, nw * nw)
+    top = np.sort(np.partition(flat, kk - 1, axis=1)[:, :kk], axis=1)
+    idx = top & low
+    idx[:, 0] = r * nw + r
+    dist = (top[:, 1:] & ~low).view(np.float32)
+    count = 1 + (dist < stage.tau * b * b).sum(axis=1)
+    size = np.minimum(2 ** np.floor(np.log2(count)).astype(np.int64), kk)
+    my = ry[:, None] + idx // nw - r
+    mx = rx[:, None] + idx % nw - r
+    return my * wp + mx, size
+
+
+def _block_sums(a: np.ndarray, b: int) -> np.ndarray:
+    """Return the sums over every ``b×b`` window of ``a`` (valid positions)."""
+    c = np.cumsum(a, axis=0)
+    c = np.concatenate([c[b - 1:b], c[b:] - c[:-b]], axis=0)
+    c = np.cumsum(c, axis=1)
+    return np.concatenate([c[:, b - 1:b], c[:, b:] - c[:, :-b]], axis=1)
+
+
+def _filter(cz: np.ndarray, cb: np.ndarray | None, members: np.ndarray, hm: np.ndarray,
+            c: int, nb: int, sig2: float, thr: np.float32,
+            wiener: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Filter groups of equal size in the 3-D transform domain.
+
+    Returns the weighted filtered coefficients of every member (m*n, c*nb)
+    and the member weights (m*n, c).
+    """
+    m, n = members.shape
+    gz = cz[members]
+    tz = np.matmul(hm, gz).reshape(m, n, c, nb)
+    if wiener:
+        assert cb is not None
+        tb = np.matmul(hm, cb[members]).reshape(m, n, c, nb)
+        tb *= tb
+        shrink = tb / (tb + np.float32(sig2))
+        tz *= shrink
+        energy = np.einsum("mncj,mncj->mc", shrink, shrink)
+        weight = 1.0 / (sig2 * np.maximum(energy, 1e-3))
+    else:
+        keep = np.abs(tz) > thr
+        tz *= keep
+        nz = np.count_nonzero(keep, axis=(1, 3))
+        weight = 1.0 / (sig2 * np.maximum(nz, 1))
+    weight = weight.astype(np.float32)
+    tz *= weight[:, None, :, None]
+    est = np.matmul(hm.T, tz.reshape(m, n, c * nb))
+    return est.reshape(m * n, c * nb), np.repeat(weight, n, axis=0)
+
+
+class _Ring:
+    """Rows of per-patch arrays kept in a circular buffer while a sweep needs them."""
+
+    def __init__(self, rows: int, wp: int, lanes: int) -> None:
+        self.rows = rows
+        self.data = np.zeros((rows, wp, lanes), np.float32)
+
+    def spans(self, y0: int, y1: int) -> list[tuple[int, int, int]]:
+        """Split image rows [y0, y1) into (image row, ring row, count) runs."""
+        out = []
+        while y0 < y1:
+            slot = y0 % self.rows
+            n = min(y1 - y0, self.rows - slot)
+            out.append((y0, slot, n))
+            y0 += n
+        return out
+
+
+Report = Callable[[float], None]
+
+
+def collaborative_stage(noisy: np.ndarray, sigma: float, stage: Stage, *,
+                        guide: np.ndarray | None = None,
+                        basic: np.ndarray | None = None, workers: int = 1,
+                        progress: Report | None = None) -> np.ndarray:
+    """Run one collaborative-filtering pass.
+
+    Parameters
+    ----------
+    noisy : ndarray
+        float32 ``(C, H, W)`` with white noise of std `sigma` in every
+        channel (channels decorrelated, e.g. opponent colour).
+    sigma : float
+        Noise standard deviation, same scale as the pixels.
+    stage : Stage
+        The pass's settings.
+    guide : ndarray, optional
+        ``(H, W)`` image the blocks are matched on; default channel 0 of
+        `basic` (or of `noisy` for the first pass).
+    basic : ndarray, optional
+        ``(C, H, W)`` pilot estimate; required when ``stage.wiener``.
+    workers : int
+        Threads sweeping separate bands of rows.
+    progress : callable, optional
+        Receives the completed fraction of the pass; may raise to cancel.
+
+    Returns
+    -------
+    ndarray
+        float32 ``(C, H, W)`` estimate.
+    """
+    h0, w0 = noisy.shape[1:]
+    b, s, r = stage.block, stage.step, stage.radius
+    if not 0 <= r < 2 ** (_INDEX_BITS // 2) // 2 or (stage.wiener and basic is None):
+        msg = f"unsupported stage {stage}"
+        raise ValueError(msg)
+    # pad (mirror) so that the reference grid is regular and ends on the last block
+    o = stage.offset
+    ph = max(b, h0 + o) - b
+    pw = max(b, w0 + o) - b
+    ph, pw = -(-ph // s) * s + b - h0 - o, -(-pw // s) * s + b - w0 - o
+    if ph or pw or o:
+        pad = ((0, 0), (o, ph), (o, pw))
+        noisy = np.pad(noisy, pad, mode="symmetric")
+        basic = None if basic is None else np.pad(basic, pad, mode="symmetric")
+        guide = None if guide is None else np.pad(guide, pad[1:], mode="symmetric")
+    h, w = noisy.shape[1:]
+    hp, wp = h - b + 1, w - b + 1
+    if stage.transform == "bior":
+        one = _bior15_matrix(b)
+    else:
+        one = _dct_matrix(b)
+    fwd = one.astype(np.float32)
+    win1 = np.kaiser(b, stage.beta)
+    window = np.outer(win1, win1).astype(np.float32)
+    # 1-D inverse transform followed by the Kaiser window: coefficients → weighted pixels
+    back = (win1[:, None] * np.linalg.inv(one)).astype(np.float32)
+    if guide is None:
+        guide = (basic if basic is not None else noisy)[0]
+    gpad = np.pad(guide.astype(np.float32), r)
+    shifts = sliding_window_view(gpad, w, axis=1)  # (h + 2r, 2r + 1, w)
+    energy = np.pad(_block_sums(guide.astype(np.float64) ** 2, b).astype(np.float32), r)
+    ys, xs = np.arange(0, hp, s), np.arange(0, wp, s)
+    sig2 = float(sigma) ** 2
+    thr = np.float32(stage.lam * sigma)
+    haar = {}
+    n = 1
+    while n <= stage.group:
+        haar[n] = _haar_matrix(n).astype(np.float32)
+        n *= 2
+
+    # reference rows per sweep step: keep the matching temporaries near 4 MB,
+    # and report progress at least 8 times per pass
+    sub = max(1, min((1 << 20) // ((2 * r + 1) * w * (b + s)), -(-len(ys) // 8)))
+    steps = [ys[j:j + sub] for j in range(0, len(ys), sub)]
+    tick = None
+    if progress is not None:
+        lock = threading.Lock()
+        done = [0]
+        report = progress
+
+        def tick() -> None:
+            with lock:
+                done[0] += 1
+                fraction = done[0] / len(steps)
+            report(fraction)
+
+    ctx = _Sweep(noisy, basic, shifts, energy, xs, hp, wp, stage, fwd, back, haar,
+                 sig2, thr, sub, tick)
+    parts = min(max(1, workers), len(steps))
+    if parts == 1:
+        num, weights = ctx.run(steps)
+    else:
+        bounds = np.linspace(0, len(steps), parts + 1).round().astype(int)
+        with ThreadPoolExecutor(max_workers=parts) as pool:
+            futures = [pool.submit(ctx.run, steps[bounds[i]:bounds[i + 1]])
+                       for i in range(parts)]
+            results = [f.result() for f in futures]
+        num, weights = results[0]
+        for more_num, more_weights in results[1:]:
+            num += more_num
+            weights += more_weights
+    den = _spread(weights, window)
+    return (num / np.maximum(den, 1e-12))[:, o:o + h0, o:o + w0]
+
+
+def _spread(weights: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """Return the aggregation weight of every pixel.
+
+    ``weights`` (C, hp, wp) holds the weight of each block position; each is
+    spread over the block's pixels by the (separable) Kaiser window.
+    """
+    b = window.shape[0]
+    w1 = np.sqrt(np.diag(window))  # the window is an outer product w1 ⊗ w1
+    c, hp, wp = weights.shape
+    rows = np.zeros((c, hp + b - 1, wp), np.float32)
+    for u in range(b):
+        rows[:, u:u + hp] += np.float32(w1[u]) * weights
+    out = np.zeros((c, hp + b - 1, wp + b - 1), np.float32)
+    for v in range(b):
+        out[:, :, v:v + wp] += np.float32(w1[v]) * rows
+    return out
+
+
+class _Sweep:
+    """One collaborative-filtering pass over a run of reference rows."""
+
+    def __init__(self, noisy: np.ndarray, basic: np.ndarray | None, shifts: np.ndarray,
+                 energy: np.ndarray, xs: np.ndarray, hp: int, wp: int, stage: Stage,
+                 fwd: np.ndarray, back: np.ndarray, haar: dict[int, np.ndarray],
+                 sig2: float, thr: np.float32, sub: int,
+                 tick: Callable[[], None] | None) -> None:
+        self.noisy, self.basic, self.shifts, self.energy = noisy, basic, shifts, energy
+        self.xs, self.hp, self.wp, self.stage = xs, hp, wp, stage
+        self.fwd, self.back, self.haar = fwd, back, haar
+        self.sig2, self.thr, self.sub, self.tick = sig2, thr, sub, tick
+
+    def run(self, steps: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Filter the reference rows ``steps`` (a list of row batches).
+
+        Returns the weighted sum of block estimates per pixel (C, H, W) and
+        the weight of every block position (C, hp, wp).
+        """
+        stage, hp, wp = self.stage, self.hp, self.wp
+        b, r = stage.block, stage.radius
+        c, h, w = self.noisy.shape
+        nb = b * b
+        cnb = c * nb
+        num = np.zeros((c, h, w), np.float32)
+        weights = np.zeros((c, hp, wp), np.float32)
+        ring_rows = (self.sub - 1) * stage.step + 1 + 2 * r
+        cz = _Ring(ring_rows, wp, cnb)
+        cb = _Ring(ring_rows, wp, cnb) if self.basic is not None else None
+        acc = _Ring(ring_rows, wp, cnb + c)
+        lanes = np.arange(cnb)
+        wlanes = cnb + np.arange(c)
+        start = max(0, int(steps[0][0]) - r)
+        done = ready = start  # rows flushed to the image / rows with coefficients
+        for rows in steps:
+            lo, hi = max(0, int(rows[0]) - r), min(hp, int(rows[-1]) + r + 1)
+            _flush(acc, done, lo, self.back, num, weights)
+            done = lo
+            for y, slot, n in cz.spans(ready, hi):
+                _patch_coeffs(self.noisy[:, y:y + n + b - 1], self.fwd, cz.data[slot:slot + n])
+                if cb is not None:
+                    assert self.basic is not None
+                    _patch_coeffs(self.basic[:, y:y + n + b - 1], self.fwd,
+                                  cb.data[slot:slot + n])
+            ready = hi
+            members_all, size = _match(self.shifts, self.energy, rows, self.xs, hp, wp, stage)
+            members_all = (members_all // wp % ring_rows) * wp + members_all % wp  # ring slots
+            flat_z = cz.data.reshape(-1, cnb)
+            flat_b = None if cb is None else cb.data.reshape(-1, cnb)
+            flat_acc = acc.data.reshape(-1)
+            for n, hm in self.haar.items():
+                sel = np.flatnonzero(size == n)
+                if sel.size == 0:
+                    continue
+                members = members_all[sel, :n]
+                est, weight = _filter(flat_z, flat_b, members, hm, c, nb, self.sig2,
+                                      self.thr, stage.wiener)
+                base = members.ravel()[:, None] * (cnb + c)
+                np.add.at(flat_acc, (base + lanes).ravel(), est.ravel())
+                np.add.at(flat_acc, (base + wlanes).ravel(), weight.ravel())
+            if self.tick is not None:
+                self.tick()
+        _flush(acc, done, hp, self.back, num, weights)
+        return num, weights
+
+
+def _flush(acc: _Ring, y0: int, y1: int, back: np.ndarray, num: np.ndarray,
+           weights: np.ndarray) -> None:
+    """Move the finished patch rows [y0, y1) of the accumulator onto the image.
+
+    ``back`` is the 1-D inverse transform with the Kaiser window folded in;
+    the inverse and the overlap-add run separably, vertical then horizontal.
+    """
+    c = weights.shape[0]
+    b = back.shape[0]
+    nb = b * b
+    for y, slot, n in acc.spans(y0, y1):
+        part = acc.data[slot:slot + n]
+        wp = part.shape[1]
+        coef = part[:, :, :c * nb].reshape(n * wp * c * b, b)  # (y, x, C, l) × k
+        t1 = _gemm(coef, back.T).reshape(n, wp, c, b, b)  # (y, x, C, l, u)
+        cols = np.zeros((n + b - 1, wp, c, b), np.float32)  # (Y, x, C, l)
+        for u in range(b):
+            cols[u:u + n] += t1[..., u]
+        t2 = _gemm(cols.reshape(-1, b), back.T).reshape(n + b - 1, wp, c, b)  # (Y, x, C, v)
+        t2 = np.moveaxis(t2, 2, 0)  # (C, Y, x, v)
+        for v in range(b):
+            num[:, y:y + n + b - 1, v:v + wp] += t2[..., v]
+        weights[:, y:y + n] = np.moveaxis(part[:, :, c * nb:], -1, 0)
+        part.fill(0.0)
+
+
+#: Orthonormal opponent colour transform (luma, red-blue, green-magenta): white
+#: noise of equal strength in R, G, B stays white with the same strength.
+OPPONENT = np.array([[1.0, 1.0, 1.0], [1.0, 0.0, -1.0], [0.5, -1.0, 0.5]]) / np.sqrt(
+    [[3.0], [2.0], [1.5]])
+
+
+def bm3d(image: np.ndarray, sigma: float, first: Stage, second: Stage | None, *,
+         workers: int = 1, progress: Report | None = None) -> np.ndarray:
+    """Denoise with BM3D (gray) or CBM3D (colour).
+
+    Parameters
+    ----------
+    image : ndarray
+        float32 ``(H, W, C)``; colour (C = 3) is filtered in the opponent
+        space with blocks matched on luma, other channel counts jointly.
+    sigma : float
+        Noise standard deviation, same scale as the pixels.
+    first, second : Stage
+        The hard-thresholding pass and the (optional) Wiener pass.
+    workers : int
+        Threads per pass.
+    progress : callable, optional
+        Receives the completed fraction.
+
+    Returns
+    -------
+    ndarray
+        float32 ``(H, W, C)`` estimate.
+    """
+    x = np.ascontiguousarray(np.moveaxis(image, -1, 0), dtype=np.float32)
+    color = x.shape[0] == 3
+    if color:
+        x = _mix(OPPONENT, x)
+    # match on (a multiple of) the channel mean: luma in colour
+    scale = np.float32(1.0 / np.sqrt(3.0)) if color else np.float32(1.0)
+    guide = x[0] * scale if color else x.mean(axis=0)
+    share = 0.4 if second is not None else 1.0  # the first pass is the cheaper one
+    est = collaborative_stage(x, sigma, first, guide=guide, workers=workers,
+                              progress=_part(progress, 0.0, share))
+    if second is not None:
+        pilot = x if second.match_noisy else est
+        guide = pilot[0] * scale if color else pilot.mean(axis=0)
+        est = collaborative_stage(x, sigma, second, basic=est, guide=guide, workers=workers,
+                                  progress=_part(progress, share, 1.0))
+    if color:
+        est = _mix(OPPONENT.T, est)
+    return np.ascontiguousarray(np.moveaxis(est, 0, -1))
+
+
+def _part(progress: Report | None, start: float, stop: float) -> Report | None:
+    if progress is None:
+        return None
+    report = progress
+    return lambda f: report(start + (stop - start) * f)
+
+
+def _mix(matrix: np.ndarray, planes: np.ndarray) -> np.ndarray:
+    """Return ``matrix @ planes`` over the leading (channel) axis, without BLAS."""
+    out = np.zeros((matrix.shape[0], *planes.shape[1:]), np.float32)
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            if matrix[i, j]:
+                out[i] += np.float32(matrix[i, j]) * planes[j]
+    return out

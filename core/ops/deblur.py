@@ -1,0 +1,549 @@
+"""Deblurring (deconvolution) with a known, measured or estimated PSF.
+
+The operation undoes optical blur — defocus, camera or subject motion,
+camera shake, soft lenses — by deconvolving the image with a point-spread
+function (PSF). The PSF can be parametric (chosen in the dialog), measured
+from a point source (:func:`photomend.psf.from_point_source`), passed as an
+array from the API (``psf=``), or estimated blind from the image itself
+(:func:`estimate_psf`, which hosts can call to show the estimate as a
+layer).
+
+Deconvolution runs in linear light by default, the space in which lenses
+blur; ``blur_space='perceptual'`` undoes blur that software applied to the
+stored (sRGB-encoded) values instead. The two models are not
+interchangeable: undoing a blur in the wrong space leaves halos at strong
+edges and costs 1.5–5 dB on synthetic tests.
+
+Blind estimation under ``blur='auto'`` fits the parametric families
+(Gaussian, defocus, linear motion) and picks the most likely, or decides
+the image is not blurred. Free-form camera-shake kernels are estimated only
+on request (``blur='shake'``): that estimator is much less reliable than
+the parametric fits, and a wrong free-form kernel does more harm than a
+slightly-off parametric one, so ``'auto'`` does not gamble on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import numpy as np
+
+from .. import convert
+from .. import psf as psfs
+from ..errors import ImageError, ParameterError
+from ..image import Image
+from ..progress import Progress, as_progress
+from ..registry import Param, operation
+from . import _deblur_blind as blind
+from . import _deblur_solvers as solvers
+
+__all__ = ["BlurEstimate", "deblur", "estimate_psf"]
+
+Method = Literal["sparse", "wiener", "inverse", "richardson-lucy"]
+Blur = Literal["auto", "gaussian", "defocus", "motion", "combined", "shake"]
+BlurSpace = Literal["linear", "perceptual"]
+Kind = Literal["auto", "gaussian", "defocus", "motion", "shake"]
+
+#: The context margin is this many PSF sizes (ringing from a cut edge decays
+#: within about two kernel widths with the default regularisation).
+_HALO_PSF_SIZES = 3
+#: Smallest noise sigma assumed (about a quarter of an 8-bit step): keeps the
+#: problem regularised on clean synthetic input.
+_MIN_NOISE = 1e-3
+#: Blind estimation looks at most at this many pixels per side (centre crop
+#: for the general-kernel estimator; the spectral fits sample tiles).
+_GENERAL_REGION = 384
+#: Whether 'auto' also tries a free-form kernel (see the module docstring).
+_AUTO_GENERAL = False
+
+
+@dataclass(frozen=True)
+class BlurEstimate:
+    """A PSF estimated from an image.
+
+    Attributes
+    ----------
+    psf : ndarray
+        Odd-sized, non-negative, centred float64 kernel summing to 1; show
+        it as a layer or pass it back as ``deblur(psf=...)``.
+    kind : str
+        ``'gaussian'``, ``'defocus'``, ``'motion'``, ``'shake'``, or
+        ``'none'`` when the image looks unblurred (the PSF is then 1 × 1).
+    params : dict
+        The fitted parameters: ``sigma``; ``radius`` and ``softness``;
+        ``length`` and ``angle`` (degrees counter-clockwise from the x axis,
+        as :func:`photomend.psf.motion`); or ``size`` for a general kernel.
+    noise : float
+        Noise sigma measured in the space of the estimate.
+    """
+
+    psf: np.ndarray
+    kind: str
+    params: dict[str, float] = field(default_factory=dict)
+    noise: float = 0.0
+
+
+# ----------------------------------------------------------------------------
+# PSF from the parameters
+
+
+def _strength_factor(strength: float) -> float:
+    """Map the 0–1 strength slider to a regularisation multiplier (0.1×–10×)."""
+    return float(10.0 ** (2.0 * (strength - 0.5)))
+
+
+def _parametric(params: Mapping[str, Any]) -> np.ndarray | None:
+    """Return the PSF the parameters fully specify, or None if it must be estimated."""
+    blur = params.get("blur", "auto")
+    sigma = float(params.get("sigma", 0.0))
+    radius = float(params.get("radius", 0.0))
+    softness = float(params.get("softness", 0.5))
+    length = float(params.get("length", 0.0))
+    angle = float(params.get("angle", 0.0))
+    if blur == "gaussian" and sigma > 0:
+        return psfs.gaussian(sigma)
+    if blur == "defocus" and radius > 0:
+        return psfs.disk(radius, softness)
+    if blur == "motion" and length > 0:
+        return psfs.motion(length, angle)
+    if blur == "combined":
+        parts = []
+        if sigma > 0:
+            parts.append(psfs.gaussian(sigma))
+        if radius > 0:
+            parts.append(psfs.disk(radius, softness))
+        if length > 0:
+            parts.append(psfs.motion(length, angle))
+        if parts:
+            return psfs.compose(*parts)
+    return None
+
+
+def _estimate_kind(params: Mapping[str, Any]) -> Kind:
+    """Which family a missing PSF is estimated in."""
+    blur = params.get("blur", "auto")
+    if blur in ("gaussian", "defocus", "motion", "shake"):
+        return blur
+    return "auto"
+
+
+def _kernel_size(params: Mapping[str, Any]) -> int:
+    """Side of the PSF in use or, when it is still to be estimated, the limit."""
+    given = params.get("psf")
+    if given is not None:
+        arr = np.asarray(given)
+        return int(max(arr.shape)) if arr.ndim == 2 else 1
+    k = _parametric(params)
+    if k is not None:
+        return int(max(k.shape))
+    return int(params.get("size", 31))
+
+
+def _halo(params: Mapping[str, Any]) -> int:
+    return _HALO_PSF_SIZES * _kernel_size(params) + 8
+
+
+def _to_blur_space(image: np.ndarray, blur_space: str) -> np.ndarray:
+    """Linear working pixels → the space in which the blur happened."""
+    if blur_space == "perceptual":
+        return convert.linear_to_srgb(image)
+    return image
+
+
+def _from_blur_space(image: np.ndarray, blur_space: str) -> np.ndarray:
+    if blur_space == "perceptual":
+        return convert.srgb_to_linear(image)
+    return image
+
+
+def _prepare(image: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
+    """Fix the image-wide noise level and PSF estimate before tiling.
+
+    Tiles of a large image must all use the same PSF and regularisation, or
+    their seams would show; the engine calls this once on the whole area.
+    """
+    out: dict[str, Any] = {}
+    work = _to_blur_space(image, params["blur_space"])
+    kernel = params.get("psf")
+    if kernel is None:
+        kernel = _parametric(params)
+    if kernel is None and min(work.shape[:2]) >= 16:
+        est = _estimate(work, _estimate_kind(params), _limit_size(params["size"], work.shape))
+        kernel = out["psf"] = est.psf
+        out.update(_resolved(est))
+    if not params["noise"]:
+        k = None if kernel is None else _centred(np.asarray(kernel))
+        out["noise"] = _measure_noise(work, k)
+    return out
+
+
+def _resolved(est: BlurEstimate) -> dict[str, Any]:
+    """Return the estimate as parameter values, so a run report shows it."""
+    if est.kind in ("gaussian", "defocus", "motion", "shake"):
+        return {"blur": est.kind, **{k: v for k, v in est.params.items() if k != "size"}}
+    return {}
+
+
+def _measure_noise(work: np.ndarray, kernel: np.ndarray | None = None) -> float:
+    """Noise sigma per channel: from the spectrum when the PSF is known, else wavelets."""
+    if kernel is not None:
+        # (R + G + B) / √3 keeps a per-channel sigma and averages the estimate
+        plane = work.sum(axis=2) / np.float32(np.sqrt(work.shape[2]))
+        spectral = blind.noise_for_psf(plane.astype(np.float64), kernel)
+        if spectral > 0:
+            return max(spectral, _MIN_NOISE)
+    return max(solvers.estimate_noise(work), _MIN_NOISE)
+
+
+def _limit_size(size: int, shape: tuple[int, ...]) -> int:
+    """Largest odd kernel side the estimators may use in an image of `shape`."""
+    s = max(3, min(int(size), min(shape[0], shape[1]) // 3))
+    return s if s % 2 else s - 1
+
+
+def _luminance(work: np.ndarray) -> np.ndarray:
+    return convert.luminance(work) if work.shape[2] == 3 else work.mean(axis=2)
+
+
+def _estimate(work: np.ndarray, kind: Kind, size: int,
+              progress: Progress | None = None) -> BlurEstimate:
+    """Estimate a PSF from working pixels already in the blur's space."""
+    prog = progress if progress is not None else Progress()
+    plane = _luminance(work).astype(np.float64)
+    plane_noise = max(solvers.estimate_noise(plane), 1e-4)
+    kinds: tuple[str, ...]
+    if kind == "auto":
+        kinds = ("gaussian", "defocus", "motion", "general") if _AUTO_GENERAL else (
+            "gaussian", "defocus", "motion")
+    elif kind == "shake":
+        kinds = ("general",)
+    else:
+        kinds = (kind,)
+    if "general" in kinds and max(plane.shape) > _GENERAL_REGION:
+        plane = _busiest_region(plane, _GENERAL_REGION)
+    cand = blind.estimate(plane, kinds, size, plane_noise, report=prog.update)
+    kind_out = "shake" if cand.kind == "general" else cand.kind
+    return BlurEstimate(psf=cand.psf, kind=kind_out, params=dict(cand.params),
+                        noise=_measure_noise(work, cand.psf))
+
+
+def _busiest_region(plane: np.ndarray, side: int) -> np.ndarray:
+    """Return the `side`-px square with the most gradient energy (edges to learn from)."""
+    h, w = plane.shape
+    sh, sw = min(side, h), min(side, w)
+    gy, gx = np.gradient(plane)
+    energy = gx * gx + gy * gy
+    integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    step = max(1, side // 4)
+    best, at = -1.0, (0, 0)
+    for y in range(0, h - sh + 1, step):
+        for x in range(0, w - sw + 1, step):
+            e = (integral[y + sh, x + sw] - integral[y, x + sw] - integral[y + sh, x]
+                 + integral[y, x])
+            if e > best:
+                best, at = float(e), (y, x)
+    y, x = at
+    return plane[y:y + sh, x:x + sw]
+
+
+# ----------------------------------------------------------------------------
+# Public estimate
+
+
+def estimate_psf(
+    image: np.ndarray | Image,
+    kind: Kind = "auto",
+    *,
+    size: int = 31,
+    blur_space: BlurSpace = "linear",
+) -> BlurEstimate:
+    """Estimate the blur of an image blind, for display or for ``deblur(psf=...)``.
+
+    Parameters
+    ----------
+    image : ndarray or Image
+        Pixels as accepted by :func:`photomend.run` (plain arrays are taken
+        as sRGB-encoded; an :class:`~photomend.image.Image` carries its
+        transfer). Alpha is ignored.
+    kind : {'auto', 'gaussian', 'defocus', 'motion', 'shake'}
+        Blur family to fit. ``'auto'`` fits the three parametric families
+        and keeps the most likely, or returns kind ``'none'`` when no blur
+        is more likely than none; ``'shake'`` estimates a free-form kernel.
+    size : int
+        Largest PSF side in pixels (odd); limited to a third of the image.
+    blur_space : {'linear', 'perceptual'}
+        Where the blur happened: ``'linear'`` for optical blur (lens,
+        motion), ``'perceptual'`` for blur applied to encoded values.
+
+    Returns
+    -------
+    BlurEstimate
+        The PSF, its family and fitted parameters.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown kind or a size below 3.
+    ImageError
+        For unusable pixels or an image smaller than 16 × 16.
+
+    Notes
+    -----
+    Parametric families are fitted to the image's averaged power spectrum
+    by maximum (Whittle) likelihood under a power-law natural-image model
+    plus white noise: defocus leaves rings of spectral zeros, linear motion
+    parallel lines of zeros, a Gaussian a smooth fall-off, and the fit
+    locks on to them. A free-form kernel is estimated coarse-to-fine by
+    alternating an L0-sparse latent image and a least-squares kernel [1]_.
+    With ``'auto'`` the families compete on likelihood. On the benchmark
+    crops radius, length and angle come out within a few tenths of a pixel
+    or degree; free-form kernels are far less accurate.
+
+    References
+    ----------
+    .. [1] J. Pan, Z. Hu, Z. Su, M.-H. Yang, "Deblurring text images via
+       L0-regularized intensity and gradient prior", CVPR 2014.
+    """
+    kinds = ("auto", "gaussian", "defocus", "motion", "shake")
+    if kind not in kinds:
+        msg = f"kind must be one of {', '.join(repr(k) for k in kinds)}, got {kind!r}"
+        raise ParameterError(msg)
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 3:
+        msg = f"size must be a whole number of pixels ≥ 3, got {size!r}"
+        raise ParameterError(msg)
+    if blur_space not in ("linear", "perceptual"):
+        msg = f"blur_space must be 'linear' or 'perceptual', got {blur_space!r}"
+        raise ParameterError(msg)
+    img = image if isinstance(image, Image) else Image.from_array(np.asarray(image))
+    if min(img.height, img.width) < 16:
+        msg = (f"the image is {img.height}×{img.width} px; blur estimation needs at "
+               "least 16×16 px (a few hundred is better)")
+        raise ImageError(msg)
+    work = convert.to_transfer(img.color, img.transfer, blur_space)
+    return _estimate(work, kind, _limit_size(int(size), work.shape))
+
+
+# ----------------------------------------------------------------------------
+# The operation
+
+
+def _centred(kernel: np.ndarray) -> np.ndarray:
+    """Normalise a PSF and centre it unless it already is (to 1/1000 px)."""
+    k = psfs.normalize(kernel)
+    if k.shape[0] % 2 == 0 or k.shape[1] % 2 == 0 or _off_centre(k) > 1e-3:
+        # (a centred kernel that went through float32 is left alone: re-centring
+        # it would grow it by a pixel on every side to move 1e-7 of its mass)
+        k = psfs.center(k)
+    return k
+
+
+def _check_psf(kernel: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Normalise and centre a PSF, refusing ones larger than the image."""
+    k = _centred(kernel)
+    h, w = shape[:2]
+    if k.shape[0] > h or k.shape[1] > w:
+        msg = (f"the PSF is {k.shape[0]}×{k.shape[1]} px but the area to deblur is only "
+               f"{h}×{w} px; select a larger area or use a smaller blur")
+        raise ParameterError(msg)
+    return k
+
+
+def _off_centre(k: np.ndarray) -> float:
+    """Distance in px from a kernel's centroid to its centre pixel."""
+    total = k.sum()
+    cy = float(k.sum(axis=1) @ np.arange(k.shape[0])) / total
+    cx = float(k.sum(axis=0) @ np.arange(k.shape[1])) / total
+    return float(np.hypot(cy - k.shape[0] // 2, cx - k.shape[1] // 2))
+
+
+@operation("deblur", label="_Deblur (Deconvolve)", menu="Enhance", space="linear",
+           local=True, halo=_halo, prepare=_prepare)
+def deblur(
+    image: np.ndarray,
+    *,
+    blur: Annotated[Blur, Param(
+        "Kind of blur to undo. 'auto' estimates kind and size from the image; "
+        "'gaussian', 'defocus' and 'motion' use the sizes below (a size left at 0 "
+        "is estimated); 'combined' chains every non-zero size below; 'shake' "
+        "estimates a free-form camera-shake kernel.")] = "auto",
+    sigma: Annotated[float, Param(
+        "Gaussian blur: standard deviation (0 = estimate, or leave out when "
+        "combined).", min=0.0, max=30.0, step=0.1, unit="px")] = 0.0,
+    radius: Annotated[float, Param(
+        "Defocus: radius of the out-of-focus disk, half the width of a "
+        "blurred highlight (0 = estimate, or leave out when combined).",
+        min=0.0, max=100.0, step=0.1, unit="px")] = 0.0,
+    softness: Annotated[float, Param(
+        "Defocus: width of the disk's soft edge.", min=0.0, max=10.0, step=0.1,
+        unit="px", advanced=True)] = 0.5,
+    length: Annotated[float, Param(
+        "Motion: length of the streak a point becomes (0 = estimate length and "
+        "angle, or leave out when combined).", min=0.0, max=200.0, step=0.5,
+        unit="px")] = 0.0,
+    angle: Annotated[float, Param(
+        "Motion: direction of the streak, counter-clockwise from horizontal.",
+        min=-180.0, max=180.0, step=1.0, unit="°")] = 0.0,
+    size: Annotated[int, Param(
+        "Largest blur an estimate may find; also sets the context read around "
+        "a selection. Limited to a third of the image.", min=5, max=151, step=2,
+        unit="px", advanced=True)] = 31,
+    method: Annotated[Method, Param(
+        "'sparse' (best: edges sharp, noise held back), 'wiener' (fast, "
+        "smooth), 'inverse' (regularised inverse filter), 'richardson-lucy' "
+        "(classic iterative, never negative).")] = "sparse",
+    strength: Annotated[float, Param(
+        "How much noise and ringing are held back. 0.5 is the balance for the "
+        "measured noise; lower is sharper but noisier, higher is smoother.",
+        min=0.0, max=1.0, step=0.05)] = 0.5,
+    blur_space: Annotated[BlurSpace, Param(
+        "Where the blur happened: 'linear' for optical blur (lens, motion, "
+        "shake); 'perceptual' for blur applied by software to the stored "
+        "pixel values.", label="Blur space", advanced=True)] = "linear",
+    noise: Annotated[float, Param(
+        "Noise standard deviation as a fraction of full scale, in the blur "
+        "space (0 = measure it).", min=0.0, max=0.5, step=0.001,
+        advanced=True)] = 0.0,
+    iterations: Annotated[int, Param(
+        "Iterations of the 'sparse' and 'richardson-lucy' methods (0 = "
+        "automatic: a fixed schedule, or the noise-based stopping rule).",
+        min=0, max=500, step=1, advanced=True)] = 0,
+    psf: Annotated[np.ndarray | None, Param(
+        "A measured or custom PSF as a 2-D array (API only); it overrides "
+        "blur and the sizes. It is normalised and centred.",
+        kind="array")] = None,
+    progress: Progress | None = None,
+    report: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """Sharpen a blurred photo by deconvolving its point-spread function.
+
+    Deconvolution inverts the blur itself rather than boosting edges: a
+    defocused or shaken photo gets its detail back as far as noise allows.
+    Give the blur's kind and size, pass a measured PSF, or let the blur be
+    estimated from the image.
+
+    Parameters
+    ----------
+    image : ndarray
+        float32 ``(H, W, C)`` linear-light pixels.
+    blur : {'auto', 'gaussian', 'defocus', 'motion', 'combined', 'shake'}
+        Source of the PSF when `psf` is not given.
+    sigma, radius, softness, length, angle : float
+        Sizes of the parametric PSFs (see :mod:`photomend.psf`).
+    size : int
+        Largest estimated PSF side.
+    method : {'sparse', 'wiener', 'inverse', 'richardson-lucy'}
+        Deconvolution algorithm.
+    strength : float
+        Regularisation: 0.5 automatic, each 0.5 step is a factor 10.
+    blur_space : {'linear', 'perceptual'}
+        Transfer in which the blur is modelled and undone.
+    noise : float
+        Noise sigma; 0 measures it.
+    iterations : int
+        Iteration count for the iterative methods; 0 automatic.
+    psf : ndarray, optional
+        Explicit PSF (overrides `blur`).
+    progress : Progress, optional
+        Progress and cancellation.
+    report : dict, optional
+        Receives ``psf`` (the centred kernel used, for display as a layer),
+        ``noise`` (the sigma used) and, when the blur was estimated here,
+        ``blur`` (kind and fitted parameters). Under :func:`photomend.run`
+        an estimate made before tiling shows in ``report["params"]``.
+
+    Returns
+    -------
+    ndarray
+        float32 deblurred pixels, same shape.
+
+    Raises
+    ------
+    ParameterError
+        For a PSF that is empty, negative, all zero, not 2-D, or larger than
+        the image.
+
+    Notes
+    -----
+    The image is embedded in a periodic frame at least one PSF larger, with
+    a smooth mirrored-and-faded extension, sized for fast FFTs. Every solver
+    treats that frame ring as unknown data and re-estimates it from the
+    current solution (an EM step), so the FFT's periodicity never wraps one
+    border onto another and edges do not ring [1]_.
+
+    * ``sparse`` minimises ``λ/2 ‖k∗x − y‖² + Σ|∇x|^0.8`` on luminance by
+      half-quadratic splitting [2]_, ``λ = 0.2 / σ²`` from the measured
+      noise σ, 12 outer steps (more for cleaner images); the chroma planes
+      use a quadratic gradient prior (one Wiener-like solve), which costs
+      < 0.1 dB and a third of the time.
+    * ``wiener`` uses a 1/f² image spectrum fitted to the data.
+    * ``inverse`` is Tikhonov-regularised, balance chosen by GCV.
+    * ``richardson-lucy`` is damped (White) and stops by the discrepancy
+      principle.
+
+    The noise σ is measured where the PSF has removed the signal: the
+    Whittle fit of the blurred spectrum (see :func:`estimate_psf`) gives the
+    white-noise floor directly, which unlike wavelet estimates is not
+    fooled by the sharp edges a motion blur leaves across its direction.
+
+    Colour is restored in a luminance + opponent-colour basis with the
+    chroma regularised more strongly, so channels stay aligned and edges
+    do not grow colour fringes. Everything runs in float32 and only the
+    final store quantises, so 16-bit images keep their precision.
+
+    References
+    ----------
+    .. [1] A. Matakos, S. Ramani, J. A. Fessler, "Accelerated edge-preserving
+       image restoration without boundary artifacts", IEEE TIP 22(5), 2013.
+    .. [2] D. Krishnan, R. Fergus, "Fast image deconvolution using
+       hyper-Laplacian priors", NIPS 2009.
+    """
+    prog = as_progress(progress)
+    params = {"blur": blur, "sigma": sigma, "radius": radius, "softness": softness,
+              "length": length, "angle": angle, "size": size}
+    work = _to_blur_space(image, blur_space)
+    if psf is not None:
+        kernel = psf
+    else:
+        para = _parametric(params)
+        if para is not None:
+            kernel = para
+        else:
+            if min(work.shape[:2]) < 16:
+                msg = (f"the area is {work.shape[0]}×{work.shape[1]} px, too small to "
+                       "estimate the blur; give its size or select a larger area")
+                raise ParameterError(msg)
+            est = _estimate(work, _estimate_kind(params), _limit_size(size, work.shape),
+                            progress=prog.span(0.0, 0.4))
+            kernel = est.psf
+            if report is not None:
+                report["blur"] = {"kind": est.kind, **est.params}
+    k = _check_psf(np.asarray(kernel), work.shape)
+    sigma_n = float(noise) or _measure_noise(work, k)
+    if report is not None:
+        report["psf"] = k
+        report["noise"] = sigma_n
+    sub = prog.span(0.4 if psf is None and _parametric(params) is None else 0.0, 1.0)
+    factor = _strength_factor(strength)
+    if k.size == 1:  # a single pixel: nothing to undo
+        out = work.copy()
+    elif method == "sparse":
+        out = solvers.sparse(work, k, sigma_n, strength=factor, iterations=iterations,
+                             report=sub.update)
+    elif method == "wiener":
+        out = solvers.wiener(work, k, sigma_n, strength=factor, report=sub.update)
+    elif method == "inverse":
+        out = solvers.inverse(work, k, sigma_n, strength=factor, report=sub.update)
+    else:
+        out = solvers.richardson_lucy(work, k, sigma_n, strength=factor,
+                                      iterations=iterations, report=sub.update)
+    lo = min(0.0, float(work.min()))
+    hi = max(1.0, float(work.max()))
+    out = np.clip(out, lo, hi)
+    result = _from_blur_space(out, blur_space)
+    if not np.isfinite(result).all():  # pragma: no cover - solvers are guarded
+        msg = "deblur produced non-finite values"
+        raise ImageError(msg)
+    return result.astype(np.float32, copy=False)
+

@@ -1,0 +1,148 @@
+"""One-click old-photo restoration: a recipe of the other operations."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import numpy as np
+
+from ..engine import run
+from ..progress import Progress
+from ..registry import Param, operation
+
+__all__ = ["BLUR_THRESHOLDS", "NOISE_FLOOR", "restore_photo"]
+
+#: Estimated noise (0–255 scale) below which denoising is skipped: a clean
+#: scan is left alone rather than smoothed.
+NOISE_FLOOR = 1.0
+#: Smallest estimated blur, per kind, that is worth deconvolving (px).
+BLUR_THRESHOLDS = {"gaussian": ("sigma", 1.0), "defocus": ("radius", 1.5),
+                   "motion": ("length", 4.0)}
+
+
+def _blur_worth_undoing(kind: str, params: dict[str, float]) -> bool:
+    if kind not in BLUR_THRESHOLDS:
+        return False  # free-form shake estimates are left to the Deblur dialog
+    name, least = BLUR_THRESHOLDS[kind]
+    return float(params.get(name, 0.0)) >= least
+
+
+@operation("restore-photo", label="_Restore Old Photo", menu="Restore")
+def restore_photo(
+    image: np.ndarray,
+    *,
+    defects: Annotated[bool, Param(
+        "Find dust, hairs and scratches and fill them in.", label="Remove dust and "
+        "scratches")] = True,
+    defects_sensitivity: Annotated[float, Param(
+        "How readily marks are taken for damage (as in Remove Dust and Scratches).",
+        min=0.0, max=1.0, step=0.05, label="Dust sensitivity")] = 0.5,
+    color: Annotated[bool, Param(
+        "Undo fading and colour casts.", label="Restore colour")] = True,
+    color_strength: Annotated[float, Param(
+        "How much of the estimated colour correction to apply.", min=0.0, max=1.0,
+        step=0.05, label="Colour strength")] = 1.0,
+    denoise: Annotated[bool, Param(
+        "Reduce grain and noise (skipped when the scan measures clean).",
+        label="Reduce noise")] = True,
+    denoise_strength: Annotated[float, Param(
+        "Share of the measured grain to remove: 1 removes it all, 0.7 keeps a "
+        "little for a natural look.", min=0.0, max=1.0, step=0.05,
+        label="Noise reduction")] = 0.85,
+    deblur: Annotated[bool, Param(
+        "Undo misfocus or shake, only when the photo measures blurred.",
+        label="Deblur when blurred")] = True,
+    sharpen: Annotated[bool, Param(
+        "Finish with a gentle unsharp mask.", label="Sharpen")] = True,
+    sharpen_amount: Annotated[float, Param(
+        "Strength of the final sharpening.", min=0.0, max=2.0, step=0.05,
+        label="Sharpen amount")] = 0.25,
+    mask: np.ndarray | None = None,
+    progress: Progress | None = None,
+    report: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """Restore an old photo in one step: dust, colour, noise, blur, detail.
+
+    Runs, in order, Remove Dust and Scratches, Restore Faded Colour, Denoise,
+    Deblur (only when blur is measured) and Sharpen, each with every
+    parameter chosen from the image (noise level, blur, fade), so a result
+    can be fine-tuned step by step afterwards.
+
+    Parameters
+    ----------
+    image : ndarray
+        float32 ``(H, W, C)`` perceptual pixels.
+    defects, color, denoise, deblur, sharpen : bool
+        Switch each step on or off.
+    defects_sensitivity : float
+        Sensitivity of the defect detector.
+    color_strength : float
+        Strength of the colour restoration.
+    denoise_strength : float
+        Share of the measured noise removed (``grain = 1 - strength``).
+    sharpen_amount : float
+        Amount of the final unsharp mask (radius 1 px, threshold at the
+        noise level so grain is not sharpened).
+    mask : ndarray, optional
+        Selection; every step works only inside it (the engine blends).
+    progress : Progress, optional
+        Progress and cancellation across all steps.
+    report : dict, optional
+        Filled with the estimates made: ``noise_sigma`` (0–255),
+        ``blur`` (kind and parameters, or None), ``steps`` (what ran with
+        which parameters) and ``defects`` (the defect mask).
+
+    Returns
+    -------
+    ndarray
+        The restored float32 image.
+
+    Notes
+    -----
+    The order follows what each step needs: defects are removed first
+    because specks would otherwise be read as detail by the colour
+    statistics and as signal by the denoiser; colour is restored before
+    denoising so the noise estimate sees the final tone scale; blur is
+    estimated on the denoised image, where noise no longer hides the
+    spectrum; sharpening comes last, with a threshold at the measured
+    noise level so that remaining grain is not amplified.
+    """
+    from .deblur import estimate_psf  # deferred: ops import each other lazily
+    from .denoise import estimate_noise
+
+    prog = progress if progress is not None else Progress()
+    out = image
+    steps: list[dict[str, Any]] = []
+    info: dict[str, Any] = {"steps": steps, "noise_sigma": None, "blur": None}
+
+    def step(op_id: str, start: float, stop: float, **params: Any) -> None:
+        nonlocal out
+        sub: dict[str, Any] = {}
+        result = run(op_id, out, mask, prog.span(start, stop), report=sub, **params)
+        assert isinstance(result, np.ndarray)
+        out = result
+        steps.append({"op": op_id, "params": sub.get("params", params)})
+        if "defects" in sub:
+            info["defects"] = sub["defects"]
+
+    if defects:
+        step("remove-defects", 0.0, 0.3, sensitivity=defects_sensitivity)
+    if color:
+        step("restore-color", 0.3, 0.4, strength=color_strength)
+    noise = estimate_noise(out).sigma
+    info["noise_sigma"] = float(noise)
+    if denoise and noise >= NOISE_FLOOR and denoise_strength > 0:
+        step("denoise", 0.4, 0.75, sigma=noise, grain=1.0 - denoise_strength)
+    prog.update(0.75)
+    if deblur:
+        est = estimate_psf(out)
+        info["blur"] = {"kind": est.kind, **{k: float(v) for k, v in est.params.items()}}
+        if _blur_worth_undoing(est.kind, est.params):
+            step("deblur", 0.8, 0.95, psf=est.psf)
+    if sharpen and sharpen_amount > 0:
+        residual = noise * (1.0 - denoise_strength) if denoise else noise
+        step("sharpen", 0.95, 1.0, radius=1.0, amount=sharpen_amount,
+             threshold=min(1.0, 2.0 * residual / 255.0))
+    if report is not None:
+        report.update(info)
+    return out

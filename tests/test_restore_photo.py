@@ -1,0 +1,76 @@
+"""restore-photo: the one-click recipe of the other operations."""
+
+import json
+
+import numpy as np
+import pytest
+
+import photomend
+from photomend import quality, synth
+from photomend.cli import main
+
+OFF = {"defects": False, "color": False, "denoise": False, "deblur": False, "sharpen": False}
+
+
+@pytest.fixture(scope="module")
+def old():
+    clean = synth.synthetic_scene((160, 160, 3), seed=5)
+    aged = synth.old_photo(clean, 11, "medium")
+    # plus scanner noise, so that every step has work to do
+    aged.image = synth.gaussian_noise(aged.image, 12, sigma=6.0, clip=True).image
+    return clean, aged
+
+
+def test_every_step_off_changes_nothing(old):
+    clean, _ = old
+    np.testing.assert_array_equal(photomend.run("restore-photo", clean, **OFF), clean)
+
+
+def test_restores_an_aged_photo_and_reports_what_it_did(old):
+    clean, deg = old
+    aged = np.clip(deg.image, 0, 1).astype(np.float32)
+    report = {}
+    out = photomend.run("restore-photo", aged, report=report)
+    assert quality.psnr(clean, out) > quality.psnr(clean, aged) + 0.5
+    assert report["noise_sigma"] > 1.0
+    ran = [s["op"] for s in report["steps"]]
+    assert ran[:2] == ["remove-defects", "restore-color"] and "denoise" in ran
+    assert ran[-1] == "sharpen"
+    denoise = next(s for s in report["steps"] if s["op"] == "denoise")
+    assert denoise["params"]["sigma"] == pytest.approx(report["noise_sigma"])
+
+
+def test_clean_scan_is_not_denoised(old):
+    clean, _ = old
+    report = {}
+    photomend.run("restore-photo", clean, report=report, defects=False, color=False)
+    assert report["noise_sigma"] < 1.0
+    assert "denoise" not in [s["op"] for s in report["steps"]]
+
+
+def test_selection_limits_every_step(old):
+    _, deg = old
+    aged = np.clip(deg.image, 0, 1).astype(np.float32)
+    sel = np.zeros(aged.shape[:2], np.float32)
+    sel[40:100, 30:90] = 1
+    out = photomend.run("restore-photo", aged, mask=sel, deblur=False)
+    np.testing.assert_array_equal(out[sel == 0], aged[sel == 0])
+
+
+def test_cli_report_and_recipe_round_trip(tmp_path, old):
+    from photomend import save
+
+    _, deg = old
+    src = tmp_path / "scan.tif"
+    pixels = (np.clip(deg.image, 0, 1) * 65535).round().astype(np.uint16)
+    save(photomend.Image.from_array(pixels), src)
+    out1, out2, recipe = tmp_path / "a.tif", tmp_path / "b.tif", tmp_path / "r.json"
+    assert main(["run", "restore-photo", str(src), "-o", str(out1), "--deblur",
+                 "--report", str(tmp_path / "rep"), "--save-recipe", str(recipe)]) == 0
+    payload = json.loads((tmp_path / "rep" / "scan-report.json").read_text())
+    step = payload["steps"][0]
+    assert step["op"] == "restore-photo" and step["noise_sigma"] > 0
+    assert main(["run", "--recipe", str(recipe), str(src), "-o", str(out2)]) == 0
+    a, b = photomend.load(out1), photomend.load(out2)
+    assert a.dtype == np.uint16
+    np.testing.assert_array_equal(a.to_array(), b.to_array())
