@@ -192,9 +192,10 @@ def test_operation_matches_photomend_run(krita, runner, name):
     if spec.output == "mask":
         assert [layer["name"] for layer in out["layers"]] == ["Background", spec.plain_label]
         np.testing.assert_array_equal(krita.load(out["layer0"]), _input(krita, case))
-        mask_layer = krita.load(out["layer1"])[..., -1].astype(np.float64)
-        scale = np.iinfo(mask_layer.dtype).max if mask_layer.dtype.kind == "u" else 1.0
-        assert np.abs(mask_layer / scale - expected).max() <= TOLERANCE[case["depth"]] / scale
+        stored = krita.load(out["layer1"])[..., -1]
+        scale = np.iinfo(stored.dtype).max if stored.dtype.kind == "u" else 1.0
+        mask_layer = stored.astype(np.float64) / scale
+        assert np.abs(mask_layer - expected).max() <= TOLERANCE[case["depth"]] / scale
         return
     assert [layer["name"] for layer in out["layers"]] == ["Background"]
     _close(krita.load(out["layer0"]), expected, case["depth"])
