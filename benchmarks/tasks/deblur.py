@@ -9,6 +9,7 @@ import numpy as np
 import photomend
 from photomend import psf as psfs
 from photomend import quality, synth
+from photomend.convert import linear_to_srgb, srgb_to_linear
 
 from ..core import Case, Method, Task, photomend_method
 from ..data import Sample
@@ -32,7 +33,8 @@ def datasets(quick: bool):
 def cases(samples: list[Sample], quick: bool, seed: int) -> Iterator[Case]:
     for kname, kernel in _kernels(seed):
         for i, s in enumerate(samples):
-            blurred = psfs.blur(s.image, kernel)
+            # Optical blur mixes light: blur in linear light, store sRGB.
+            blurred = linear_to_srgb(psfs.blur(srgb_to_linear(s.image), kernel))
             noisy = synth.gaussian_noise(blurred, seed + i, sigma=NOISE * 255).image
             yield Case(s, kname, noisy.astype(np.float32), s.image, {"psf": kernel})
 
@@ -102,7 +104,8 @@ TASK = Task("deblur", "Deblurring with a known PSF (1 % Gaussian noise)", ("PSNR
             datasets, cases, methods, _score,
             notes="Every method gets the true PSF. Wiener's balance is chosen per image "
                   "against the ground truth (an upper bound for that peer). Scores "
-                  "exclude a border one kernel wide.")
+                  "exclude a border one kernel wide. The blur is applied in linear light "
+                  "(as a lens or motion blurs light), the images are stored sRGB-encoded.")
 BLIND_TASK = Task("blind-deblur", "Blind deblurring (PSF unknown, 1 % noise)",
                   ("PSNR", "SSIM"), datasets, cases, blind_methods, _score,
                   notes="No packaged blind-deconvolution peer exists; sharpening filters "

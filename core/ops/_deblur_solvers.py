@@ -414,32 +414,49 @@ def sparse(image: np.ndarray, psf: np.ndarray, noise: float, *, strength: float 
 
 
 class _Counter:
-    """Thread-safe progress over a known number of steps."""
+    """Progress over a known number of steps, counted on any thread.
+
+    Only the thread that created it calls the host's callback: host progress
+    bars (GIMP, Qt) must not be driven from worker threads. Cancellation
+    raised by the callback therefore also surfaces on that thread.
+    """
 
     def __init__(self, report: Report, total: int) -> None:
         self._report = report
         self._total = max(1, total)
         self._done = 0
         self._lock = threading.Lock()
+        self._owner = threading.get_ident()
 
     def step(self) -> None:
         with self._lock:
             self._done += 1
             done = self._done
-        self._report(done / self._total)
-
-
+        if threading.get_ident() == self._owner:
+            self._report(done / self._total)
 
 
 def _each_plane(work: Callable[[int], None], count: int, pixels: int) -> None:
-    """Run ``work(c)`` for every plane, on two threads when it pays."""
+    """Run ``work(c)`` for every plane, the first on this thread, others on one more.
+
+    Plane 0 (luminance, the expensive one for the sparse prior) runs here so
+    progress and cancellation stay on the caller's thread.
+    """
     if count == 1 or pixels < _THREAD_PIXELS:
         for c in range(count):
             work(c)
         return
-    with ThreadPoolExecutor(max_workers=min(count, 2)) as pool:
-        for fut in [pool.submit(work, c) for c in range(count)]:
-            fut.result()
+
+    def others() -> None:
+        for c in range(1, count):
+            work(c)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        rest = pool.submit(others)
+        try:
+            work(0)
+        finally:
+            rest.result()
 
 
 # ----------------------------------------------------------------------------
