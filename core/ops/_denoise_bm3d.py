@@ -123,6 +123,9 @@ def _gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nda
     n = b.shape[1]
     if out is None:
         out = np.empty((m, n), np.float32)
+    if not out.flags.c_contiguous:  # the reshapes below must be views of it
+        msg = "_gemm needs a contiguous output"
+        raise ValueError(msg)
     cut = m - m % _GEMM_ROWS
     if cut:
         np.matmul(a[:cut].reshape(-1, _GEMM_ROWS, k), b,
@@ -155,20 +158,23 @@ def _patch_coeffs(pixels: np.ndarray, fwd: np.ndarray, out: np.ndarray) -> None:
 
 def _cells(a: np.ndarray, s: int, n: int) -> np.ndarray:
     """Sum ``s`` consecutive entries of the last axis, ``n`` times from 0."""
-    out = a[..., 0:(n - 1) * s + 1:s].copy()
-    for t in range(1, s):
-        out += a[..., t:t + (n - 1) * s + 1:s]
-    return out
+    return _windows(a, s, n, s)
 
 
-def _windows(cells: np.ndarray, k: int, n: int, stride: int = 1, axis: int = -1) -> np.ndarray:
+def _windows(cells: np.ndarray, k: int, n: int, stride: int = 1, axis: int = -1,
+             out: np.ndarray | None = None) -> np.ndarray:
     """Sum ``k`` consecutive cells along ``axis`` (0 or -1) at ``n`` starts 0, stride, ..."""
     def part(t: int) -> np.ndarray:
         sl = slice(t, t + (n - 1) * stride + 1, stride)
         return cells[sl] if axis == 0 else cells[..., sl]
 
-    out = part(0).copy()
-    for t in range(1, k):
+    if k == 1:
+        if out is None:
+            return part(0).copy()
+        out[...] = part(0)
+        return out
+    out = np.add(part(0), part(1), out=out)
+    for t in range(2, k):
         out += part(t)
     return out
 
@@ -210,7 +216,7 @@ def _match(shifts: np.ndarray, energy: np.ndarray, ys: np.ndarray, xs: np.ndarra
         rows = shifts[y0 + j:y0 + j + span].reshape(cy, g, nw, w)
         prod = np.einsum("ytx,ytkx->ykx", ref, rows)  # (cells, dx, w)
         box = _windows(prod, kb, ny, ks, axis=0)
-        cross[j] = _windows(_cells(box, g, (nx - 1) * ks + kb), kb, nx, ks)
+        _windows(_cells(box, g, (nx - 1) * ks + kb), kb, nx, ks, out=cross[j])
     # squared distance = |ref|² + |candidate|² - 2 cross, all (dy, row, dx, column) at once
     e = energy[y0:]
     cand = as_strided(e, shape=(nw, ny, nw, nx),
@@ -378,8 +384,8 @@ def collaborative_stage(noisy: np.ndarray, sigma: float, stage: Stage, *,
         n *= 2
 
     # reference rows per sweep step: keep the matching temporaries near 4 MB,
-    # and report progress at least 8 times per pass
-    sub = max(1, min((1 << 20) // ((2 * r + 1) * w * (b + s)), -(-len(ys) // 8)))
+    # and report progress at least 4 times per pass
+    sub = max(1, min((1 << 20) // ((2 * r + 1) * w * (b + s)), -(-len(ys) // 4)))
     steps = [ys[j:j + sub] for j in range(0, len(ys), sub)]
     tick = None
     if progress is not None:

@@ -220,7 +220,7 @@ def restore_color(
 
 
 def _planck_xy(kelvin: float) -> tuple[float, float]:
-    """CIE 1931 chromaticity of a black body (Kim et al. cubic fit)."""
+    """CIE 1931 chromaticity of a black body (Kang et al. 2002 cubic fit)."""
     t = float(kelvin)
     if t <= 4000.0:
         x = -0.2661239e9 / t**3 - 0.2343589e6 / t**2 + 0.8776956e3 / t + 0.179910
@@ -410,7 +410,7 @@ def white_balance(
     Gains ``g_c = Y(e) / e_c`` for the light's linear colour ``e`` make
     ``e`` neutral and keep its luminance ``Y``. The light is the mean
     around `point`, the decoded `color`, the black-body locus at
-    `temperature` (Kim et al. cubic fit, taken relative to 6500 K so that
+    `temperature` (cubic fit of Kang et al. [3]_, taken relative to 6500 K so that
     6500 K is exactly no change) with the green gain scaled by
     ``1.25**-tint``, or, automatically, the per-axis median of the
     log-chromaticities of three classic estimates [1]_ [2]_: grey-world
@@ -430,6 +430,9 @@ def white_balance(
        Color Imaging Conference, 2004.
     .. [2] J. van de Weijer, T. Gevers, A. Gijsenij, "Edge-based color
        constancy", IEEE Trans. Image Processing 16(9), 2007.
+    .. [3] B. Kang, O. Moon, C. Hong et al., "Design of advanced color
+       temperature control system for HDTV applications", Journal of the
+       Korean Physical Society 41(6), 2002 (the black-body locus fit).
     """
     img = np.asarray(image, dtype=np.float32)
     if point is not None and color is not None:
