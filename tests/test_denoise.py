@@ -99,12 +99,12 @@ def test_beats_the_best_gaussian_blur_on_texture(texture):
 
 
 def test_psnr_on_a_seeded_scene(scene):
-    # measured: quality 32.2 dB, fast 31.7 dB, noisy input 20.4 dB; margin 0.5 dB
+    # measured: quality 32.2 dB, fast 31.3 dB, noisy input 20.4 dB; margin 0.5 dB
     clean, noisy = scene
     best = quality.psnr(clean, np.clip(photomend.run("denoise", noisy, sigma=25.0), 0, 1))
     fast = quality.psnr(clean, np.clip(photomend.run("denoise", noisy, sigma=25.0,
                                                      method="fast"), 0, 1))
-    assert best > 31.7 and fast > 31.2 and best > fast
+    assert best > 31.7 and fast > 30.8 and best > fast + 0.3
 
 
 def test_automatic_level_is_as_good_as_the_true_one(scene):
@@ -122,6 +122,20 @@ def test_shot_noise_is_stabilised():
     flat = quality.psnr(clean, np.clip(photomend.run("denoise", noisy, sigma=est.sigma,
                                                      shot=0.0), 0, 1))
     assert est.signal_dependent and auto > flat + 0.1
+
+
+def test_colour_noise_goes_and_saturation_stays(scene):
+    clean, noisy = scene
+    out = photomend.run("denoise", noisy, sigma=25.0)
+    # chroma as red-blue and green-magenta differences (the opponent axes)
+    axes = np.array([[1, 0, -1], [0.5, -1, 0.5]], np.float32).T
+    chroma = {name: img @ axes for name, img in
+              (("clean", clean), ("noisy", noisy), ("out", out))}
+    # measured: chroma magnitude 0.4 % below the clean one; chroma error 1/6 of the input's
+    assert np.abs(chroma["out"]).mean() == pytest.approx(np.abs(chroma["clean"]).mean(),
+                                                          rel=0.03)
+    error = np.sqrt(np.mean((chroma["out"] - chroma["clean"]) ** 2))
+    assert error < 0.25 * np.sqrt(np.mean((chroma["noisy"] - chroma["clean"]) ** 2))
 
 
 def test_grain_keeps_luma_noise_and_drops_colour_noise(scene):

@@ -13,6 +13,7 @@ a few tens of MB whatever the image size.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Callable
@@ -71,14 +72,17 @@ class Stage:
     match_noisy: bool = False
 
 
+@functools.lru_cache(maxsize=16)
 def _dct_matrix(n: int) -> np.ndarray:
+    """Return the orthonormal DCT-II of length ``n`` (rows are the basis)."""
     k = np.arange(n)[:, None]
     i = np.arange(n)[None, :]
     m = np.cos(np.pi * (2 * i + 1) * k / (2 * n)) * np.sqrt(2.0 / n)
     m[0] /= np.sqrt(2.0)
-    return m
+    return _frozen(m)
 
 
+@functools.lru_cache(maxsize=16)
 def _bior15_matrix(n: int) -> np.ndarray:
     """Return the periodic bior1.5 wavelet transform of length ``n``, unit-norm rows."""
     lo = np.sqrt(2.0) * np.array([3, -3, -22, 22, 128, 128, 22, -22, -3, 3]) / 256.0
@@ -96,9 +100,10 @@ def _bior15_matrix(n: int) -> np.ndarray:
         cur = low @ cur
         m //= 2
     f = np.vstack([cur, *details])
-    return f / np.linalg.norm(f, axis=1, keepdims=True)
+    return _frozen(f / np.linalg.norm(f, axis=1, keepdims=True))
 
 
+@functools.lru_cache(maxsize=16)
 def _haar_matrix(n: int) -> np.ndarray:
     """Return the orthonormal full-depth Haar transform of length ``n = 2**k``."""
     h = np.ones((1, 1))
@@ -107,14 +112,20 @@ def _haar_matrix(n: int) -> np.ndarray:
         top = np.kron(h, [1.0, 1.0])
         bottom = np.kron(np.eye(m), [1.0, -1.0])
         h = np.vstack([top, bottom]) / np.sqrt(2.0)
-    return h
+    return _frozen(h)
 
 
-#: Rows per matrix product. OpenBLAS multithreads a product once m·n·k exceeds
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """Make a cached array read-only, so no caller can change it for the others."""
+    a.flags.writeable = False
+    return a
+
+
+#: Largest m·n·k of one matrix product. OpenBLAS multithreads a product above
 #: 4·65536; on a busy two-core machine its spinning workers cost more than they
 #: save, so large products are issued as batches of small ones (numpy's stacked
 #: matmul loops over the batch in C), which OpenBLAS keeps single-threaded.
-_GEMM_ROWS = 32
+_GEMM_SIZE = 1 << 17
 
 
 def _gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -126,10 +137,10 @@ def _gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nda
     if not out.flags.c_contiguous:  # the reshapes below must be views of it
         msg = "_gemm needs a contiguous output"
         raise ValueError(msg)
-    cut = m - m % _GEMM_ROWS
+    rows = max(1, _GEMM_SIZE // (k * n))
+    cut = m - m % rows
     if cut:
-        np.matmul(a[:cut].reshape(-1, _GEMM_ROWS, k), b,
-                  out=out[:cut].reshape(-1, _GEMM_ROWS, n))
+        np.matmul(a[:cut].reshape(-1, rows, k), b, out=out[:cut].reshape(-1, rows, n))
     if cut < m:
         np.matmul(a[cut:], b, out=out[cut:])
     return out
@@ -163,10 +174,10 @@ def _cells(a: np.ndarray, s: int, n: int) -> np.ndarray:
 
 def _windows(cells: np.ndarray, k: int, n: int, stride: int = 1, axis: int = -1,
              out: np.ndarray | None = None) -> np.ndarray:
-    """Sum ``k`` consecutive cells along ``axis`` (0 or -1) at ``n`` starts 0, stride, ..."""
+    """Sum ``k`` consecutive cells along ``axis`` (1 or -1) at ``n`` starts 0, stride, ..."""
     def part(t: int) -> np.ndarray:
         sl = slice(t, t + (n - 1) * stride + 1, stride)
-        return cells[sl] if axis == 0 else cells[..., sl]
+        return cells[:, sl] if axis == 1 else cells[..., sl]
 
     if k == 1:
         if out is None:
@@ -179,6 +190,9 @@ def _windows(cells: np.ndarray, k: int, n: int, stride: int = 1, axis: int = -1,
     return out
 
 
+#: Rows of search offsets whose block distances are computed per einsum call:
+#: fewer, larger calls cut Python overhead at little cost in cache locality.
+_ROWS_OF_OFFSETS = 3
 #: Low bits of a float32 distance replaced by the candidate's index, so that
 #: one integer partition (SIMD-accelerated in numpy) finds the best matches
 #: and their offsets at once; 10 bits index up to 1024 offsets (radius ≤ 15).
@@ -212,11 +226,13 @@ def _match(shifts: np.ndarray, energy: np.ndarray, ys: np.ndarray, xs: np.ndarra
     ref = shifts[r + y0:r + y0 + span, r].reshape(cy, g, w)
     eref = energy[r + y0:r + y0 + (ny - 1) * s + 1:s, r:r + (nx - 1) * s + 1:s]
     cross = np.empty((nw, ny, nw, nx), np.float32)  # (dy, ref row, dx, ref column)
-    for j in range(nw):
-        rows = shifts[y0 + j:y0 + j + span].reshape(cy, g, nw, w)
-        prod = np.einsum("ytx,ytkx->ykx", ref, rows)  # (cells, dx, w)
-        box = _windows(prod, kb, ny, ks, axis=0)
-        _windows(_cells(box, g, (nx - 1) * ks + kb), kb, nx, ks, out=cross[j])
+    for j0 in range(0, nw, _ROWS_OF_OFFSETS):
+        j1 = min(nw, j0 + _ROWS_OF_OFFSETS)
+        rows = np.moveaxis(sliding_window_view(shifts[y0 + j0:y0 + j1 - 1 + span], span, axis=0),
+                           -1, 1).reshape(j1 - j0, cy, g, nw, w)  # (dy, cell, t, dx, x) view
+        prod = np.einsum("ytx,jytkx->jykx", ref, rows)  # (dy, cells, dx, w)
+        box = _windows(prod, kb, ny, ks, axis=1)
+        _windows(_cells(box, g, (nx - 1) * ks + kb), kb, nx, ks, out=cross[j0:j1])
     # squared distance = |ref|² + |candidate|² - 2 cross, all (dy, row, dx, column) at once
     e = energy[y0:]
     cand = as_strided(e, shape=(nw, ny, nw, nx),
@@ -406,14 +422,14 @@ def collaborative_stage(noisy: np.ndarray, sigma: float, stage: Stage, *,
         num, weights = ctx.run(steps)
     else:
         bounds = np.linspace(0, len(steps), parts + 1).round().astype(int)
-        with ThreadPoolExecutor(max_workers=parts) as pool:
+        with ThreadPoolExecutor(max_workers=parts - 1) as pool:
             futures = [pool.submit(ctx.run, steps[bounds[i]:bounds[i + 1]])
-                       for i in range(parts)]
-            results = [f.result() for f in futures]
-        num, weights = results[0]
-        for more_num, more_weights in results[1:]:
-            num += more_num
-            weights += more_weights
+                       for i in range(1, parts)]
+            num, weights = ctx.run(steps[bounds[0]:bounds[1]])  # this thread takes part 0
+            for future in futures:
+                more_num, more_weights = future.result()
+                num += more_num
+                weights += more_weights
     den = _spread(weights, window)
     return (num / np.maximum(den, 1e-12))[:, o:o + h0, o:o + w0]
 

@@ -91,8 +91,10 @@ def estimate_noise(image: np.ndarray | Image) -> NoiseEstimate:
     gradient energy stays below the 99th percentile of pure noise at the
     current level [2]_. Repeating the measurement in six brightness classes
     and fitting ``var = a·x + b`` detects signal-dependent (shot) noise.
-    Fine, noise-like texture (rough stone, foliage) still reads as noise:
-    on such images the estimate can exceed the true level by 10–15 %.
+    Fine, noise-like texture (rough stone, foliage, film grain already in
+    the picture) still reads as noise: on the BSD photos with added noise of
+    σ = 15 the estimate is within 10 % for 93 % of the images but up to
+    28 % high on the grainiest (whose "clean" versions read 6–8 already).
 
     References
     ----------
@@ -101,7 +103,9 @@ def estimate_noise(image: np.ndarray | Image) -> NoiseEstimate:
     .. [2] X. Liu, M. Tanaka, M. Okutomi, "Single-image noise level
        estimation for blind denoising", IEEE TIP 22(12), 2013.
     """
-    pixels = image.color if isinstance(image, Image) else _as_pixels(image)
+    # measured where the operation works: on perceptual (sRGB-encoded) values
+    pixels = (image.in_transfer("perceptual").color if isinstance(image, Image)
+              else _as_pixels(image))
     channels = pixels.shape[-1]
     planes = [np.asarray(pixels[..., c], np.float64) for c in range(channels)]
     var = [patch_sigma(p) ** 2 for p in planes]
@@ -129,15 +133,14 @@ def _as_pixels(image: np.ndarray) -> np.ndarray:
     return Image.from_array(arr).color
 
 
-def _stages(method: str, sigma: float) -> tuple[_cf.Stage, _cf.Stage]:
-    """Return the two passes for `method` at noise level `sigma` (0–255 scale)."""
+def _stages(method: str, sigma: float) -> tuple[_cf.Stage, _cf.Stage | None]:
+    """Return the passes for `method` at noise level `sigma` (0–255 scale)."""
     # Grouping threshold on the mean squared difference of noisy blocks: two
     # noisy copies of one block differ by 2σ² on average, so it grows with σ.
     tau = (3000.0 + 3.2 * sigma * sigma) / 255.0**2
     if method == "fast":
-        return (_cf.Stage(wiener=False, transform="bior", step=6, radius=6, group=8, tau=tau),
-                _cf.Stage(wiener=True, transform="dct", step=6, radius=6, group=8, tau=tau,
-                          offset=3, match_noisy=True))
+        return _cf.Stage(wiener=False, transform="bior", step=6, radius=8, group=16,
+                         tau=tau), None
     first = _cf.Stage(wiener=False, transform="bior", step=6, radius=12, group=16, tau=tau)
     if sigma < _PILOT_MATCHING:
         # Groups of 8 found on the noisy image, on a grid shifted from the first
@@ -152,8 +155,8 @@ def _stages(method: str, sigma: float) -> tuple[_cf.Stage, _cf.Stage]:
 
 def _halo(params: Mapping[str, Any]) -> int:
     # A pixel depends on blocks within 2·(radius + block) of it in each pass.
-    first, second = _stages(str(params.get("method", "quality")), 25.0)
-    return 2 * (first.radius + first.block) + 2 * (second.radius + second.block) + 8
+    return sum(2 * (stage.radius + stage.block) for stage in
+               _stages(str(params.get("method", "quality")), 25.0) if stage is not None) + 8
 
 
 def _prepare(image: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
@@ -174,8 +177,8 @@ def denoise(
     *,
     method: Annotated[Method, Param(
         "'quality' matches similar blocks widely and filters them in two "
-        "passes (best result); 'fast' searches a small neighbourhood with "
-        "smaller groups, for previews (about 1.5–2× faster, a little softer).")] = "quality",
+        "passes (best result); 'fast' makes one narrower pass, for previews "
+        "(about 2.5× faster, a little softer and blotchier).")] = "quality",
     sigma: Annotated[float | None, Param(
         "Noise level: its standard deviation in 8-bit levels (0–255 scale, "
         "as denoising papers quote it, e.g. 25). Leave empty to measure it "
@@ -247,7 +250,8 @@ def denoise(
     groups of 16 are matched on ``B``. A block joins a group while its mean
     squared difference stays below ``(3000 + 3.2 σ²) / 255²`` (pass 2 above
     30: ``0.8 σ² / 255²``). Colour uses the orthonormal opponent transform
-    (noise stays white with the same σ), with groups formed on luma.
+    (noise stays white with the same σ), with groups formed on luma. The
+    'fast' method is pass 1 alone, searching ±8 px.
 
     Signal-dependent noise with variance ``a·x + b`` is first made uniform
     by the generalised Anscombe transform ``y = 2/a · sqrt(a·x + b)``
@@ -288,8 +292,10 @@ def denoise(
     if shot >= _MIN_SHOT:
         work = _stabilise(pixels, s1, shot)
     first, second = _stages(method, float(sigma))
+    # Two threads sweep separate halves (numpy releases the GIL in its loops);
+    # not inside the engine's tile workers, which are parallel already.
     parallel = (threading.current_thread() is threading.main_thread()
-                and pixels.shape[0] * pixels.shape[1] >= 512 * 512)
+                and pixels.shape[0] * pixels.shape[1] >= 256 * 256)
     out = _cf.bm3d(work, s1, first, second, workers=min(2, _cores()) if parallel else 1,
                    progress=prog.update)
     if shot >= _MIN_SHOT:
