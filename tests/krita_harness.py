@@ -541,21 +541,23 @@ class _Scenario:
             record[f"layer{i}"] = self.save(f"gui-{record['name']}-layer{i}.npy",
                                             self.pixels(layer))
 
-    def _undo(self, record: dict[str, Any], then: Any, times: int = 1) -> None:
-        """Press Undo `times` times; record layers and projection after each."""
-        done = record.setdefault("undo", [])
+    def _undo(self, record: dict[str, Any], then: Any, times: int = 1,
+              action: str = "edit_undo", key: str = "undo") -> None:
+        """Press Undo (or `action`) `times` times; record layers and projection after each."""
+        done = record.setdefault(key, [])
 
         def press() -> None:
-            self.krita().action("edit_undo").trigger()
+            self.krita().action(action).trigger()
             self.doc().waitForDone()
             self.later(settled, 400)
 
         def settled() -> None:
             doc = self.doc()
             doc.waitForDone()
-            after = {"name": f"{record['name']}-undo{len(done) + 1}"}
+            after = {"name": f"{record['name']}-{key}{len(done) + 1}"}
             self._after(after)
-            after["active"] = doc.activeNode().name()
+            active = doc.activeNode()
+            after["active"] = None if active is None else active.name()
             after["projection"] = self.save(f"gui-{after['name']}-projection.npy",
                                             self._projection())
             done.append(after)
@@ -586,14 +588,22 @@ class _Scenario:
         return np.frombuffer(bytes(proj), np.uint8).copy()
 
     def step_in_place(self, record: dict[str, Any]) -> None:
-        """OK on the dialog with a partial selection; then one Undo."""
+        """OK on the dialog with a partial selection; then one Undo and one Redo."""
         record["name"] = "in-place"
         spec = self.job["in_place"]
         self._select(np.load(os.path.join(self.job["work"], spec["selection"])))
         record["projection_before"] = self.save("gui-projection-before.npy", self._projection())
         self._dialog_run(record, spec["op"], values=spec["values"])
         self._after(record)
-        self._undo(record, self.next, times=2)
+        record["projection_after"] = self.save("gui-projection-after.npy", self._projection())
+
+        def redo() -> None:
+            self._undo(record, undo_again, action="edit_redo", key="redo")
+
+        def undo_again() -> None:  # leave the document as it was for later steps
+            self._undo(record, self.next, key="undo_again")
+
+        self._undo(record, redo)
 
     def step_new_layer(self, record: dict[str, Any]) -> None:
         """Output to a new layer; the source stays as it was."""

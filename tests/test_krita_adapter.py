@@ -592,6 +592,12 @@ def test_host_in_place_write_is_exact_through_the_merge(host_module, depth, dtyp
     assert not helper.visible()
     assert doc.log == [("add", "Sharpen (Unsharp Mask)" + host_module.HELPER_SUFFIX),
                        ("merge", "Sharpen (Unsharp Mask)" + host_module.HELPER_SUFFIX)]
+    # What the undo companion looks for: found while in the stack, hidden.
+    assert host_module.find_helper(doc.root) is None
+    doc.root.children.append(helper)
+    assert host_module.find_helper(doc.root) is helper
+    helper.shown = True  # a visible layer of that name is the user's
+    assert host_module.find_helper(doc.root) is None
 
 
 def test_host_new_layer_and_mask_outputs(host_module):

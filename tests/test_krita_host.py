@@ -349,17 +349,27 @@ def test_gui_dialog_applies_what_it_previewed(krita, gui):
 
 def test_gui_one_undo_restores_the_original_exactly(krita, gui):
     step = gui["steps"]["in_place"]
-    first, second = step["undo"]
+    (undo,) = step["undo"]
     original = krita.load(gui["steps"]["start"]["original"])
     before = krita.load(step["projection_before"])
-    np.testing.assert_array_equal(krita.load(first["layer0"]), original)
-    np.testing.assert_array_equal(krita.load(first["projection"]), before)
-    assert [layer["name"] for layer in first["layers"] if layer["visible"]] == ["Background"]
-    # The merge's hidden helper layer goes with the second Undo ("Add Layer").
-    assert [layer["name"] for layer in second["layers"]] == ["Background"]
-    assert second["active"] == "Background"
-    np.testing.assert_array_equal(krita.load(second["layer0"]), original)
-    np.testing.assert_array_equal(krita.load(second["projection"]), before)
+    np.testing.assert_array_equal(krita.load(undo["layer0"]), original)
+    np.testing.assert_array_equal(krita.load(undo["projection"]), before)
+    # No trace of the merge's helper layer: one Undo is the whole change.
+    assert [layer["name"] for layer in undo["layers"]] == ["Background"]
+    assert undo["active"] == "Background"
+
+
+def test_gui_one_redo_restores_the_result_exactly(krita, gui):
+    step = gui["steps"]["in_place"]
+    (redo,) = step["redo"]
+    assert [layer["name"] for layer in redo["layers"]] == ["Background"]
+    np.testing.assert_array_equal(krita.load(redo["layer0"]), krita.load(step["layer0"]))
+    np.testing.assert_array_equal(krita.load(redo["projection"]),
+                                  krita.load(step["projection_after"]))
+    (again,) = step["undo_again"]
+    assert [layer["name"] for layer in again["layers"]] == ["Background"]
+    np.testing.assert_array_equal(krita.load(again["layer0"]),
+                                  krita.load(gui["steps"]["start"]["original"]))
 
 
 def test_gui_new_layer_output(krita, gui):

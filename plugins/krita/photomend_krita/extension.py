@@ -13,6 +13,7 @@ import traceback
 from typing import Any
 
 from krita import Extension, Krita
+from PyQt5.QtCore import QTimer
 from PyQt5.QtWidgets import QMenu, QMessageBox
 
 from photomend import registry, ui
@@ -21,7 +22,7 @@ from photomend.hosts.apply import plan_region, write_result
 from photomend.hosts.base import Box
 
 from . import actions
-from .host import KritaHost
+from .host import KritaHost, find_helper
 
 
 def _window() -> Any:
@@ -34,6 +35,79 @@ def _submenu(window: Any, action_id: str, text: str, location: str) -> None:
     # the operations below can be placed in it.
     action = window.createAction(action_id, text, location)
     action.setMenu(QMenu(text, window.qwindow()))
+
+
+class UndoCompanion:
+    """Make one Undo or Redo take back (or redo) a whole in-place change.
+
+    An in-place write is two undo steps, "Add Layer" (a hidden helper) and
+    "Merge Down" (see :mod:`.host`). After Krita's Undo or Redo has run, the
+    companion looks for the hidden helper: if it is there, the document
+    sits between the two steps, and the same action runs once more. It
+    watches the window's ``edit_undo``/``edit_redo`` actions, which the
+    menu entries, toolbar buttons and shortcuts all trigger.
+
+    It steps again only when the helper has just appeared, never twice in
+    a row, so a helper reached another way (the Undo History docker) costs
+    the user no extra steps.
+    """
+
+    ACTIONS = ("edit_undo", "edit_redo")
+
+    def __init__(self) -> None:
+        self._watched: list[Any] = []
+        self._helper_seen: dict[str, bool] = {}
+
+    def watch(self) -> None:
+        """Follow the current window's Undo and Redo actions (once each)."""
+        for name in self.ACTIONS:
+            action = Krita.instance().action(name)
+            if action is None or any(action is seen for seen in self._watched):
+                continue
+            action.triggered.connect(functools.partial(self._after, name))
+            self._watched.append(action)
+
+    def forget(self, document: Any) -> None:
+        """Note that `document` has no helper now (after a write)."""
+        self._helper_seen[document.rootNode().uniqueId().toString()] = False
+
+    def _after(self, name: str, *_: Any) -> None:
+        # Krita's own slot ran first (it was connected first); its strokes
+        # may still be running, so look once the event loop is back.
+        QTimer.singleShot(0, functools.partial(self._complete, name))
+
+    @staticmethod
+    def _step_over(doc: Any, helper: Any, name: str) -> None:
+        # The helper sits just above the layer it merges into; that layer
+        # (the original after Undo, the merged one after Redo) ends up at
+        # the helper's place minus one and becomes the active layer again,
+        # which Krita leaves unset after removing the active helper.
+        parent = helper.parentNode()
+        below = [child.uniqueId() for child in parent.childNodes()].index(helper.uniqueId()) - 1
+        Krita.instance().action(name).trigger()
+        doc.waitForDone()
+        target = parent.childNodes()[below] if below >= 0 else None
+        if target is not None:
+            doc.setActiveNode(target)
+            QTimer.singleShot(0, functools.partial(doc.setActiveNode, target))
+
+    def _complete(self, name: str) -> None:
+        try:
+            doc = Krita.instance().activeDocument()
+            if doc is None:
+                return
+            doc.waitForDone()
+            key = doc.rootNode().uniqueId().toString()
+            present = find_helper(doc.rootNode()) is not None
+            seen, self._helper_seen[key] = self._helper_seen.get(key, False), present
+            if present and not seen:
+                self._step_over(doc, find_helper(doc.rootNode()), name)
+        except Exception:  # see the module notes
+            traceback.print_exc()
+
+
+#: The one companion of this Krita process.
+UNDO = UndoCompanion()
 
 
 def open_dialog(op_id: str) -> Any:
@@ -61,7 +135,9 @@ def open_dialog(op_id: str) -> Any:
         return None
 
     def write(changed: Any, box: Box, output: Any) -> None:
+        UNDO.watch()
         write_result(host, spec, box, changed, output)
+        UNDO.forget(host.document)
 
     return ui.ask_and_apply(spec, image, mask, write, parent=parent,
                             blends_selection=host.blends_selection)

@@ -14,11 +14,14 @@ write goes through an undoable merge:
 3. the helper is added above the source and merged down — one undo step —
    and the erased region is put back on the old source object, which
    Krita keeps for undo;
-4. the helper is hidden, so one Undo gives back exactly the original
-   image. Adding the helper is a separate undo step (the scripting API has
-   no undo macros), so until a second Undo the hidden helper stays in the
-   stack, named :data:`HELPER_SUFFIX` and active; :class:`KritaHost`
-   refuses it as a target, saying so.
+4. the helper is hidden, so undoing the merge gives back exactly the
+   original image. Adding the helper is a separate undo step (the scripting
+   API has no undo macros); the extension's undo companion
+   (:class:`~.extension.UndoCompanion`) passes over the state in between —
+   the hidden helper named :data:`HELPER_SUFFIX` — so one Undo (or Redo)
+   does the whole change. Should that state be reached another way (the
+   Undo History docker), :class:`KritaHost` refuses the helper as a target,
+   saying so.
 """
 
 from __future__ import annotations
@@ -41,6 +44,22 @@ from . import pixels
 HELPER_SUFFIX = " (undone: press Undo again)"
 #: Child nodes a merge would bake in (selection masks are kept by Krita).
 _EFFECT_MASKS = ("transparencymask", "filtermask", "transformmask", "colorizemask")
+
+
+def is_helper(node: Any) -> bool:
+    """Return whether `node` is the hidden helper layer of an undone merge."""
+    return bool(node.name().endswith(HELPER_SUFFIX) and not node.visible())
+
+
+def find_helper(node: Any) -> Any:
+    """Return the first hidden helper layer under `node` (depth first), or None."""
+    for child in node.childNodes():
+        if is_helper(child):
+            return child
+        found = find_helper(child)
+        if found is not None:
+            return found
+    return None
 
 
 class KritaHost:
@@ -73,7 +92,7 @@ class KritaHost:
             msg = "select the paint layer to restore first"
             raise ImageError(msg)
         pixels.check_layer(node.type(), node.name())
-        if node.name().endswith(HELPER_SUFFIX) and not node.visible():
+        if is_helper(node):
             msg = (f"“{node.name()}” is the hidden helper layer left by undoing photomend; "
                    "press Undo once more (or delete it) and select the layer to restore")
             raise ImageError(msg)
