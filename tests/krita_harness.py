@@ -490,7 +490,8 @@ class _Scenario:
         self.next()
 
     def _dialog_run(self, record: dict[str, Any], op_id: str, *, values: Any = None,
-                    output: str | None = None, press: str = "ok") -> None:
+                    output: str | None = None, press: str = "ok",
+                    reset: bool = False) -> None:
         """Trigger `op_id`'s action; when its dialog shows, set it up and press a button."""
         from photomend_krita import actions, pixels
         from PyQt5.QtWidgets import QDialogButtonBox
@@ -508,6 +509,8 @@ class _Scenario:
 
         def answer(dlg: Any) -> None:
             record["dialog"] = dlg.windowTitle()
+            if reset:  # the dialog remembers earlier steps' values
+                dlg.reset()
             if values:
                 dlg.set_values(values)
             if output:
@@ -613,6 +616,27 @@ class _Scenario:
         self._dialog_run(record, spec["op"], values=spec["values"], output="new-layer")
         self._after(record)
         self._undo(record, self.next)
+
+    def step_every_op(self, record: dict[str, Any]) -> None:
+        """Every operation through its action and dialog (defaults, OK), then one Undo."""
+        import photomend
+
+        self._select(np.load(os.path.join(self.job["work"], self.job["every_op"]["selection"])))
+        record["name"] = "every-op"
+        record["ops"] = {}
+        pending = [spec.id for spec in photomend.operations()]
+
+        def run_next() -> None:
+            if not pending:
+                self.next()
+                return
+            op_id = pending.pop(0)
+            sub = record["ops"][op_id] = {"name": f"op-{op_id}"}
+            self._dialog_run(sub, op_id, output="in-place", reset=True)
+            self._after(sub)
+            self._undo(sub, run_next)
+
+        run_next()
 
     def step_cancel(self, record: dict[str, Any]) -> None:
         """Cancel leaves everything as it was."""

@@ -301,12 +301,14 @@ def gui(krita, runner):  # after the runner: the resource database exists by the
     PILImage.fromarray(rgb).save(krita.work / "gui.png")
     damage = [s.id for s in OPS if s.mask_role == "damage"]
     scenario = {
-        "steps": ["start", "in_place", "new_layer", "cancel"] + (["error"] if damage else []),
+        "steps": ["start", "in_place", "new_layer", "cancel", "every_op"]
+        + (["error"] if damage else []),
         "in_place": {"op": GUI_OP, "values": GUI_VALUES,
                      "selection": krita.save("gui-sel.npy", _selection())},
         "new_layer": {"op": GUI_OP, "values": GUI_VALUES,
                       "selection": krita.save("gui-sel.npy", _selection())},
         "error_op": damage[0] if damage else None,
+        "every_op": {"selection": krita.save("gui-sel.npy", _selection())},
     }
     result = krita.run_gui("gui.png", scenario)
     result["rgb"] = rgb
@@ -317,6 +319,33 @@ def _gui_expected(gui) -> np.ndarray:
     rgba = np.concatenate([gui["rgb"], np.full((*gui["rgb"].shape[:2], 1), 255, np.uint8)],
                           axis=-1)
     return photomend.run(GUI_OP, rgba, _selection(), **GUI_VALUES)
+
+
+@pytest.mark.parametrize("op_id", [spec.id for spec in OPS])
+def test_gui_every_operation_through_its_dialog(krita, gui, op_id):
+    """Action, dialog with defaults, OK: the core's result; the preview matches; one Undo."""
+    step = gui["steps"]["every_op"]["ops"][op_id]
+    spec = photomend.get_operation(op_id)
+    assert step["dialog"].replace("…", "") == spec.plain_label
+    original = krita.load(gui["steps"]["start"]["original"])
+    rgba = np.concatenate([gui["rgb"], np.full((*gui["rgb"].shape[:2], 1), 255, np.uint8)],
+                          axis=-1)
+    expected = photomend.run(op_id, rgba, _selection())
+    if spec.output == "mask":
+        names = [layer["name"] for layer in step["layers"]]
+        assert names[0] == "Background" and len(names) == 2
+        np.testing.assert_array_equal(krita.load(step["layer0"]), original)
+        alpha = krita.load(step["layer1"])[..., -1].astype(np.float32) / 255
+        assert np.abs(alpha - expected * (_selection() > 0)).max() <= 1 / 255 + 1e-6
+    else:
+        assert [layer["name"] for layer in step["layers"]] == ["Background"]
+        applied = krita.load(step["layer0"])
+        assert np.abs(applied.astype(int) - expected.astype(int)).max() <= 1
+        x, y, w, h = step["preview_box"]
+        np.testing.assert_array_equal(applied[y:y + h, x:x + w], krita.load(step["preview"]))
+    (undo,) = step["undo"]
+    assert [layer["name"] for layer in undo["layers"]] == ["Background"]
+    np.testing.assert_array_equal(krita.load(undo["layer0"]), original)
 
 
 def test_gui_actions_and_menu(gui):
