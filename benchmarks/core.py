@@ -64,3 +64,8 @@ class Task:
     score: Callable[[Case, Any], dict[str, float]]
     notes: str = ""
     higher_is_better: dict[str, bool] = field(default_factory=dict)
+    #: Save a side-by-side image per case (input, every method, truth).
+    save_images: bool = False
+    #: Large-image runs against speed targets: ``scale(root, quick, seed,
+    #: images_dir)`` returns rows (see :func:`benchmarks.report.scale_markdown`).
+    scale: Callable[[Any, bool, int, Any], list[dict[str, Any]]] | None = None

@@ -72,6 +72,23 @@ def markdown(task_title: str, metrics: tuple[str, ...], rows: list[dict[str, Any
     return "\n".join(lines) + "\n"
 
 
+def scale_markdown(task_title: str, rows: list[dict[str, Any]]) -> str:
+    """Render large-image runs: what ran, on what, how fast, against which target.
+
+    Each row has ``case``, ``method``, ``megapixels``, ``seconds``,
+    ``peak_mb``, ``target`` (text) and ``met`` (bool).
+    """
+    head = ["case", "method", "Mpx", "seconds", "Mpx/s", "peak MB", "target", "met"]
+    lines = [f"#### {task_title}: large images", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        rate = r["megapixels"] / r["seconds"] if r["seconds"] > 0 else math.inf
+        cells = [r["case"], r["method"], _fmt(float(r["megapixels"])), _fmt(r["seconds"]),
+                 _fmt(rate), _fmt(r["peak_mb"]), r["target"], "yes" if r["met"] else "**no**"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=1, default=float))

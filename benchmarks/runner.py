@@ -9,21 +9,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import data, report
+from . import data, report, sheets
 from .core import Task
 from .measure import measure
 from .tasks import TASKS
 
 
 def run_task(task: Task, root: Path | None, quick: bool, seed: int,
-             log: Any = sys.stderr) -> list[dict[str, Any]]:
-    """Run every method of `task` on every case; return per-image rows."""
+             log: Any = sys.stderr, images: Path | None = None) -> list[dict[str, Any]]:
+    """Run every method of `task` on every case; return per-image rows.
+
+    With `images`, a side-by-side picture of each case (input, every
+    method's output, truth) is written there.
+    """
     samples = []
     for set_name, limit, crop in task.datasets(quick):
         samples += data.load(set_name, root, limit=limit, crop=crop)
     methods = task.methods()
     rows: list[dict[str, Any]] = []
     for case in task.cases(samples, quick, seed):
+        panels: list[tuple[str, Any]] = [("input", case.degraded)]
         for method in methods:
             row: dict[str, Any] = {
                 "task": task.name, "variant": case.variant, "method": method.name,
@@ -36,7 +41,13 @@ def run_task(task: Task, root: Path | None, quick: bool, seed: int,
                 row["metrics"] = task.score(case, output)
                 row["seconds"] = cost.seconds
                 row["peak_mb"] = cost.peak_mb
+                if getattr(output, "shape", None) == case.clean.shape:
+                    panels.append((method.name, output))
             rows.append(row)
+        if images is not None:
+            panels.append(("truth", case.clean))
+            name = sheets.slug(f"{case.variant}-{case.sample.set}-{case.sample.name}")
+            sheets.side_by_side(panels, images / task.name / f"{name}.png")
         print(f"  {task.name}: {case.variant} {case.sample.set}/{case.sample.name}", file=log)
     return rows
 
@@ -50,7 +61,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="dataset folder (default: $PHOTOMEND_DATA or ../shared/datasets)")
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"),
-                        help="where results.md and results.json go")
+                        help="where results.md, results.json and images/ go")
+    parser.add_argument("--save-images", action="store_true",
+                        help="side-by-side images of every case of every task "
+                             "(tasks such as inpaint always save theirs)")
+    parser.add_argument("--no-scale", action="store_true",
+                        help="skip the large-image speed runs")
     args = parser.parse_args(argv)
     selected = names if args.task == "all" else [t.strip() for t in args.task.split(",")]
     unknown = [t for t in selected if t not in TASKS]
@@ -64,10 +80,15 @@ def main(argv: list[str] | None = None) -> int:
                              "machine": platform.platform(), "tasks": {}}
     for name in selected:
         task = TASKS[name]
-        rows = run_task(task, root, args.quick, args.seed)
+        images = args.out / "images" if (args.save_images or task.save_images) else None
+        rows = run_task(task, root, args.quick, args.seed, images=images)
         agg = report.aggregate(rows)
         sections.append(report.markdown(task.title, task.metrics, agg, task.notes))
         payload["tasks"][name] = {"rows": rows, "summary": agg}
+        if task.scale is not None and not args.no_scale:
+            scale_rows = task.scale(root, args.quick, args.seed, args.out / "images" / name)
+            sections.append(report.scale_markdown(task.title, scale_rows))
+            payload["tasks"][name]["scale"] = scale_rows
     text = "\n".join(sections)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -50,7 +50,9 @@ def _dtype_name(dtype: np.dtype) -> str:
 
 def check_finite(array: np.ndarray, what: str = "image") -> None:
     """Raise :class:`ImageError` if a float array holds NaN or infinity."""
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
+    # A float64 sum is finite exactly when every value is (float32/16
+    # values cannot overflow it), and needs no full-size boolean temporary.
+    if array.dtype.kind == "f" and not np.isfinite(np.sum(array, dtype=np.float64)):
         bad = int(np.count_nonzero(~np.isfinite(array)))
         msg = f"the {what} contains {bad} NaN or infinite value(s); photomend needs finite pixels"
         raise ImageError(msg)
@@ -89,12 +91,14 @@ def to_float32(array: np.ndarray) -> np.ndarray:
     raise ImageError(msg)
 
 
-def from_float32(array: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
+def from_float32(array: np.ndarray, dtype: np.dtype | type, *,
+                 copy: bool = True) -> np.ndarray:
     """Convert working float32 values back to a storage type.
 
     Integers are clipped to [0, 1] and rounded to the nearest step, so
     ``from_float32(to_float32(x), x.dtype)`` equals ``x`` for uint8 and
-    uint16. Floats are cast without clipping.
+    uint16. Floats are cast without clipping; with ``copy=False`` a float32
+    result may be `array` itself.
     """
     dt = np.dtype(dtype)
     if dt in INTEGER_DTYPES:
@@ -103,7 +107,7 @@ def from_float32(array: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
         out = np.clip(work, 0.0, 1.0) * scale
         return np.rint(out).astype(dt)
     if dt.kind == "f" and dt in SUPPORTED_DTYPES:
-        return array.astype(dt, copy=True)
+        return array.astype(dt, copy=copy)
     msg = f"cannot store pixels as {_dtype_name(dt)}"
     raise ImageError(msg)
 

@@ -191,16 +191,35 @@ def run(
         result = convert.to_transfer(result, spec.space, img.transfer)
     color = img.color.copy()
     if work_mask is not None and blend:
-        orig = color[rows, cols]
-        weight = work_mask[..., None]
-        color[rows, cols] = orig + weight * (result - orig)
+        _blend_into(color[rows, cols], result, work_mask)
     else:
         color[rows, cols] = result
     out = img.with_color(color)
     if isinstance(image, Image):
         return out
-    pixels = out.to_array(image.dtype)
+    pixels = out.to_array(image.dtype, copy=False)  # `color` is ours alone
     return pixels[..., 0] if image.ndim == 2 else pixels
+
+
+#: Below this share of selected pixels the blend touches only those pixels.
+_SPARSE_BLEND = 0.25
+
+
+def _blend_into(orig: np.ndarray, result: np.ndarray, weight: np.ndarray) -> None:
+    """Set ``orig += weight · (result − orig)`` in place, per pixel.
+
+    Sparse masks (thin defects over a whole scan) touch only their pixels;
+    dense ones go through one temporary.
+    """
+    count = int(np.count_nonzero(weight))
+    if count < _SPARSE_BLEND * weight.size:
+        ys, xs = np.nonzero(weight)  # `orig` may be a strided view: index in 2-D
+        old = orig[ys, xs]
+        orig[ys, xs] = old + weight[ys, xs, None] * (result[ys, xs] - old)
+        return
+    diff = np.subtract(result, orig, dtype=np.float32)
+    diff *= weight[..., None]
+    orig += diff
 
 
 def _execute(spec: registry.OperationSpec, work: np.ndarray, mask: np.ndarray | None,

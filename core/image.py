@@ -112,10 +112,15 @@ class Image:
         color, alpha = as_color_array(array)
         return cls(color=color, alpha=alpha, transfer=transfer, dtype=array.dtype, **metadata)
 
-    def to_array(self, dtype: np.dtype | type | None = None) -> np.ndarray:
-        """Return pixels as ``(H, W, C[+1])`` in `dtype` (default: :attr:`dtype`)."""
+    def to_array(self, dtype: np.dtype | type | None = None, *, copy: bool = True) -> np.ndarray:
+        """Return pixels as ``(H, W, C[+1])`` in `dtype` (default: :attr:`dtype`).
+
+        With ``copy=False`` float32 pixels without alpha may share memory
+        with :attr:`color`.
+        """
         target = self.dtype if dtype is None else np.dtype(dtype)
-        return convert.from_float32(convert.merge_alpha(self.color, self.alpha), target)
+        return convert.from_float32(convert.merge_alpha(self.color, self.alpha), target,
+                                    copy=copy)
 
     def with_color(self, color: np.ndarray, **changes: Any) -> Image:
         """Return a copy with new colour values (metadata and alpha kept)."""

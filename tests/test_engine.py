@@ -34,6 +34,21 @@ def test_mask_limits_changes_and_feathers(rng):
                                atol=1e-6)
 
 
+@pytest.mark.parametrize("coverage", [0.05, 0.9])  # sparse and dense blending paths
+def test_blend_through_soft_masks_of_any_coverage(rng, coverage):
+    img = rng.random((60, 70, 3)).astype(np.float32)
+    before = img.copy()
+    mask = np.zeros((60, 70), np.float32)
+    inner = rng.random((30, 40)) < coverage
+    mask[15:45, 20:60] = inner * rng.uniform(0.1, 1.0, (30, 40))
+    full = photomend.run("sharpen", img, amount=2.0)
+    out = photomend.run("sharpen", img, mask=mask, amount=2.0)
+    expected = img + mask[..., None] * (full - img)
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    np.testing.assert_array_equal(img, before)  # the input is never written
+    assert not np.shares_memory(out, img)
+
+
 def test_unblended_run_leaves_blending_to_the_host(rng):
     img = rng.random((40, 50, 3)).astype(np.float32)
     mask = np.zeros((40, 50), np.float32)

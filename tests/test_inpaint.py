@@ -167,6 +167,52 @@ def test_auto_beats_the_smooth_fill_on_texture_and_matches_it_on_scratches():
         assert auto > 24.0
 
 
+def test_large_hole_copies_texture_from_beyond_the_context_width():
+    # A 40 px wide hole in a periodic texture with context 8: the search
+    # still reaches twice the half-width, so the period comes back instead
+    # of a blur (which would leave the hole's variance near zero).
+    image = _texture(160, 160)
+    mask = np.zeros((160, 160), np.float32)
+    mask[60:100, 60:100] = 1.0
+    out = photomend.run("inpaint", image * (1 - mask[..., None]), mask, method="patch",
+                        context=8)
+    hole = mask > 0
+    assert out[hole].std(axis=0).min() > 0.6 * image[hole].std(axis=0).min()
+    assert quality.psnr(image, out, mask=mask) > 20.0
+
+
+def test_auto_fills_object_sized_textured_holes_by_patch_not_blur():
+    image = _texture(180, 180)
+    mask = np.zeros((180, 180), np.float32)
+    mask[50:120, 50:120] = 1.0  # half-width 35 px: an object, not a speck
+    damaged = image * (1 - mask[..., None])
+    auto = photomend.run("inpaint", damaged, mask)
+    patch = photomend.run("inpaint", damaged, mask, method="patch")
+    np.testing.assert_allclose(auto, patch, atol=1e-6)
+
+
+def test_thin_damage_self_test_learns_the_share_of_the_patch_fill():
+    from photomend.ops import inpaint as module
+
+    image = _texture(128, 128)
+    hole = np.zeros((128, 128), bool)
+    hole[40:43, 10:110] = True  # a scratch across a periodic texture
+    filled = np.array(image)
+    filled[hole] = thin_plate_fill(image, hole)[hole]
+    allowed = ~hole
+    share = module._validated_share(filled, hole, hole, allowed, 9, 64, 0,
+                                    photomend.Progress())
+    assert share is not None and share.shape == hole.shape
+    assert 0.0 <= share.min() and share.max() <= 1.0
+    # On an exactly repeating texture copying is right: the share leans to it.
+    assert share[hole].mean() > 0.5
+    # Too little room for a test: no share.
+    tiny = np.zeros((12, 12), bool)
+    tiny[5, 5] = True
+    assert module._validated_share(np.zeros((12, 12, 3), np.float32), tiny, tiny, ~tiny, 9,
+                                   64, 0, photomend.Progress()) is None
+
+
 def test_progress_reaches_one_and_cancel_stops():
     image = synth.synthetic_scene((64, 64, 3), seed=15)
     mask = synth.blob_mask(image.shape, 0.1, seed=16)
@@ -237,6 +283,6 @@ def test_registration():
     spec = photomend.get_operation("inpaint")
     assert spec.mask_role == "damage"
     assert spec.menu == "Repair"
-    assert spec.halo({"context": 40, "source": None}) == 40
+    assert spec.halo({"context": 40, "source": None}) is None  # the op crops per region
     names = [p.name for p in spec.params]
     assert names == ["method", "patch_size", "context", "source", "seed"]

@@ -25,6 +25,18 @@ MIN_SOURCES = 64
 #: Spatial confidence base: votes of patches centred d px inside the hole
 #: are weighted by ``GAMMA ** -d`` (Wexler et al.).
 GAMMA = 1.3
+#: Votes are weighted by ``exp(-d / 2σ²)`` with σ² a share of a percentile
+#: of the patch distances: (share, percentile) for soft and sharp votes.
+#: Soft votes average many candidate patches — the smallest error where
+#: the fill is blended with the diffusion fill; sharp votes keep the
+#: texture of the best matches, which an object-sized hole needs to look
+#: right (a soft fill is a visible blur there).
+SOFT_VOTE = (1.0, 75.0)
+SHARP_VOTE = (0.05, 50.0)
+#: EM rounds (search + vote) on the coarsest, intermediate and finest
+#: levels, for soft and for sharp votes (sharp fills need longer to settle).
+SOFT_ROUNDS = (5, 3, 2)
+SHARP_ROUNDS = (10, 6, 4)
 #: Random-search candidates per PatchMatch iteration.
 RANDOM_TRIES = 6
 #: Floats per chunk when projecting patches.
@@ -181,12 +193,13 @@ class _Field:
             cx = self.sx + np.rint(radius * self.rng.uniform(-1.0, 1.0, size=self.n))
             self._try(cy.astype(np.int32), cx.astype(np.int32), np.ones(self.n, dtype=bool))
 
-    def vote(self, level: _Level) -> np.ndarray:
+    def vote(self, level: _Level, sharp: bool = False) -> np.ndarray:
         """Return the hole filled with the weighted average of the votes."""
         values, hole = level.values, level.hole
         h, w, channels = values.shape
         r = self.radius
-        sigma2 = max(float(np.percentile(self.dist, 75)), 1e-8)
+        share, percentile = SHARP_VOTE if sharp else SOFT_VOTE
+        sigma2 = max(share * float(np.percentile(self.dist, percentile)), 1e-8)
         weight = np.exp(-self.dist / (2.0 * sigma2)) * self.confidence
         # A floor keeps pixels whose every patch matched badly from dividing
         # 0 by 0; they get the plain average.
@@ -249,7 +262,8 @@ def _pyramid(level: _Level, radius: int) -> list[_Level]:
 
 def patch_fill(values: np.ndarray, hole: np.ndarray, source: np.ndarray, patch_size: int,
                rng: np.random.Generator, progress: Progress | None = None,
-               bases: dict[int, np.ndarray] | None = None) -> np.ndarray:
+               bases: dict[int, np.ndarray] | None = None, *,
+               sharp: bool = False) -> np.ndarray:
     """Return `values` with the hole filled from patches of `source` pixels.
 
     Parameters
@@ -271,6 +285,9 @@ def patch_fill(values: np.ndarray, hole: np.ndarray, source: np.ndarray, patch_s
         levels are computed from this region's sources and added, so holes
         of one image can share them (one small eigen-decomposition per
         level instead of one per hole and level).
+    sharp : bool
+        Keep the texture of the best matches (:data:`SHARP_VOTE`, more
+        rounds) instead of averaging many candidates (:data:`SOFT_VOTE`).
 
     Returns
     -------
@@ -289,7 +306,8 @@ def patch_fill(values: np.ndarray, hole: np.ndarray, source: np.ndarray, patch_s
     nearest source patch of every patch overlapping the hole, and a vote in
     which each hole pixel becomes the average of what the overlapping
     patches propose, weighted by ``exp(-d / 2σ²)`` (σ² the 75th percentile
-    of the distances) and by the confidence ``1.3^-depth``. The coarsest
+    of the distances, or 5 % of the median for sharp votes) and by the
+    confidence ``1.3^-depth``. The coarsest
     level starts from the thin-plate fill; finer levels inherit the
     upsampled field and image. Distances are measured on the leading
     principal components of the source patches, which keeps each candidate
@@ -335,13 +353,14 @@ def patch_fill(values: np.ndarray, hole: np.ndarray, source: np.ndarray, patch_s
             level.values[level.hole] = up[level.hole]
             new.upsample_from(field)
         field = new
-        rounds = 5 if coarsest else (2 if li == 0 else 3)
+        first, middle, last = SHARP_ROUNDS if sharp else SOFT_ROUNDS
+        rounds = first if coarsest else (last if li == 0 else middle)
         for it in range(rounds):
             field.set_features(_features(level.values, radius, basis))
             field.iterate(jumps=(8, 4, 2, 1) if it == 0 else (2, 1))
             if it == 0 and not coarsest:
                 field.iterate(jumps=(1,))
-            level.values = field.vote(level)
+            level.values = field.vote(level, sharp)
             prog.update((done + cost[li] * (it + 1) / rounds) / total)
         done += cost[li]
     return levels[0].values
