@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+from scipy import linalg, ndimage
 
 from ..progress import Progress
 from ._inpaint_diffusion import thin_plate_fill
@@ -36,7 +36,7 @@ SHARP_VOTE = (0.05, 50.0)
 #: EM rounds (search + vote) on the coarsest, intermediate and finest
 #: levels, for soft and for sharp votes (sharp fills need longer to settle).
 SOFT_ROUNDS = (5, 3, 2)
-SHARP_ROUNDS = (10, 6, 4)
+SHARP_ROUNDS = (8, 4, 3)
 #: Random-search candidates per PatchMatch iteration.
 RANDOM_TRIES = 6
 #: Floats per chunk when projecting patches.
@@ -84,15 +84,18 @@ def _pca_basis(values: np.ndarray, centres: np.ndarray, radius: int,
     """Return the leading principal directions of the patches at `centres`."""
     size = 2 * radius + 1
     ys, xs = np.nonzero(centres)
-    pick = rng.choice(ys.size, size=min(ys.size, 4000), replace=False)
+    # With replacement: a permutation of millions of centres costs more
+    # than the whole decomposition.
+    pick = rng.integers(0, ys.size, size=min(ys.size, 4000))
     view = np.lib.stride_tricks.sliding_window_view(values, (size, size), axis=(0, 1))
     samples = view[ys[pick] - radius, xs[pick] - radius].reshape(pick.size, -1)
     samples = samples.astype(np.float64)
     samples -= samples.mean(axis=0)
     cov = samples.T @ samples / max(1, pick.size - 1)
-    _, vecs = np.linalg.eigh(cov)
-    dims = min(FEATURES, vecs.shape[1])
-    return np.ascontiguousarray(vecs[:, ::-1][:, :dims], dtype=np.float32)
+    d = cov.shape[0]
+    dims = min(FEATURES, d)
+    _, vecs = linalg.eigh(cov, subset_by_index=(d - dims, d - 1))
+    return np.ascontiguousarray(vecs[:, ::-1], dtype=np.float32)
 
 
 def _features(values: np.ndarray, radius: int, basis: np.ndarray) -> np.ndarray:
@@ -107,6 +110,24 @@ def _features(values: np.ndarray, radius: int, basis: np.ndarray) -> np.ndarray:
         y1 = min(h, y0 + rows)
         block = view[y0:y1].reshape((y1 - y0) * w, -1)
         out[y0:y1] = (block @ basis).reshape(y1 - y0, w, -1)
+    return out
+
+
+def _features_at(values: np.ndarray, radius: int, basis: np.ndarray, ys: np.ndarray,
+                 xs: np.ndarray) -> np.ndarray:
+    """Project the patches centred at ``(ys, xs)`` onto `basis`: ``(n, dims)``.
+
+    Same values as ``_features(values, radius, basis)[ys, xs]``, for a
+    fraction of the work when only a few patches changed.
+    """
+    size = 2 * radius + 1
+    padded = np.pad(values, ((radius, radius), (radius, radius), (0, 0)), mode="symmetric")
+    view = np.lib.stride_tricks.sliding_window_view(padded, (size, size), axis=(0, 1))
+    out = np.empty((ys.size, basis.shape[1]), dtype=np.float32)
+    step = max(1, _CHUNK // max(1, basis.shape[0]))
+    for i in range(0, ys.size, step):
+        block = view[ys[i:i + step], xs[i:i + step]].reshape(-1, basis.shape[0])
+        out[i:i + step] = block @ basis
     return out
 
 
@@ -356,7 +377,12 @@ def patch_fill(values: np.ndarray, hole: np.ndarray, source: np.ndarray, patch_s
         first, middle, last = SHARP_ROUNDS if sharp else SOFT_ROUNDS
         rounds = first if coarsest else (last if li == 0 else middle)
         for it in range(rounds):
-            field.set_features(_features(level.values, radius, basis))
+            if it == 0:
+                feats = _features(level.values, radius, basis)
+            else:  # only patches overlapping the hole have changed
+                feats[field.ty, field.tx] = _features_at(level.values, radius, basis,
+                                                         field.ty, field.tx)
+            field.set_features(feats)
             field.iterate(jumps=(8, 4, 2, 1) if it == 0 else (2, 1))
             if it == 0 and not coarsest:
                 field.iterate(jumps=(1,))
