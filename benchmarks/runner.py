@@ -16,16 +16,23 @@ from .tasks import TASKS
 
 
 def run_task(task: Task, root: Path | None, quick: bool, seed: int,
-             log: Any = sys.stderr, images: Path | None = None) -> list[dict[str, Any]]:
+             log: Any = sys.stderr, images: Path | None = None,
+             sets: list[str] | None = None,
+             only: list[str] | None = None) -> list[dict[str, Any]]:
     """Run every method of `task` on every case; return per-image rows.
 
     With `images`, a side-by-side picture of each case (input, every
-    method's output, truth) is written there.
+    method's output, truth) is written there. `sets` keeps only those
+    datasets, `only` only methods whose name contains one of its words
+    (case-insensitive).
     """
     samples = []
     for set_name, limit, crop in task.datasets(quick):
-        samples += data.load(set_name, root, limit=limit, crop=crop)
+        if sets is None or set_name in sets:
+            samples += data.load(set_name, root, limit=limit, crop=crop)
     methods = task.methods()
+    if only is not None:
+        methods = [m for m in methods if any(w.lower() in m.name.lower() for w in only)]
     rows: list[dict[str, Any]] = []
     for case in task.cases(samples, quick, seed):
         panels: list[tuple[str, Any]] = [("input", case.degraded)]
@@ -67,6 +74,11 @@ def main(argv: list[str] | None = None) -> int:
                              "(tasks such as inpaint always save theirs)")
     parser.add_argument("--no-scale", action="store_true",
                         help="skip the large-image speed runs")
+    parser.add_argument("--sets", default=None,
+                        help="comma-separated datasets to keep (e.g. CBSD68,Kodak24)")
+    parser.add_argument("--methods", default=None,
+                        help="comma-separated words; keep methods whose name contains one "
+                             "(e.g. photomend,bm3d)")
     args = parser.parse_args(argv)
     selected = names if args.task == "all" else [t.strip() for t in args.task.split(",")]
     unknown = [t for t in selected if t not in TASKS]
@@ -81,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in selected:
         task = TASKS[name]
         images = args.out / "images" if (args.save_images or task.save_images) else None
-        rows = run_task(task, root, args.quick, args.seed, images=images)
+        rows = run_task(task, root, args.quick, args.seed, images=images,
+                        sets=None if args.sets is None else args.sets.split(","),
+                        only=None if args.methods is None else args.methods.split(","))
         agg = report.aggregate(rows)
         sections.append(report.markdown(task.title, task.metrics, agg, task.notes))
         payload["tasks"][name] = {"rows": rows, "summary": agg}

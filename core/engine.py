@@ -50,7 +50,7 @@ def as_mask(mask: Any, shape: tuple[int, int], *, what: str = "mask") -> np.ndar
     if values is None:
         msg = f"the {what} must hold numbers in [0, 1] (or 8/16-bit levels), got {arr.dtype}"
         raise MaskError(msg)
-    return np.clip(values, 0.0, 1.0)
+    return np.clip(values, 0.0, 1.0, out=values)  # `values` is a fresh copy
 
 
 def context_box(mask: np.ndarray, halo: int | None) -> tuple[slice, slice]:
@@ -189,7 +189,8 @@ def run(
 
     if img.transfer != spec.space:
         result = convert.to_transfer(result, spec.space, img.transfer)
-    color = img.color.copy()
+    # An Image made here from the caller's array is ours to write into.
+    color = img.color if not isinstance(image, Image) else img.color.copy()
     if work_mask is not None and blend:
         _blend_into(color[rows, cols], result, work_mask)
     else:

@@ -46,7 +46,10 @@ def _pair(reference: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarr
         if a.dtype.kind not in "fiub":
             msg = f"the {name} image must hold numbers, got dtype {a.dtype}"
             raise ImageError(msg)
-        a = a.astype(np.float64)
+        # Non-finite values are reported below with a clear message; a
+        # signalling NaN must not turn the cast into a bare RuntimeWarning.
+        with np.errstate(invalid="ignore"):
+            a = a.astype(np.float64)
         if a.size == 0:
             msg = f"the {name} image is empty (shape {a.shape})"
             raise ImageError(msg)
