@@ -74,7 +74,8 @@ def methods() -> list[Method]:
         out.append(Method("PyPatchMatch (8-bit)", run_pm))
     else:
         out.append(Method("PyPatchMatch", None, "not installed or its library did not build"))
-    out.append(Method("Resynthesizer", None, "GIMP plug-in, not scriptable from Python here"))
+    from . import _resynth  # GIMP 3 + plug-in built by .ci/resynth.sh, else n/a
+    out.append(_resynth.method("Resynthesizer (heal selection)"))
     return out
 
 
@@ -147,6 +148,13 @@ def scale(root: Any, quick: bool, seed: int, images: Path) -> list[dict[str, Any
                      "target": f"≤ {limit:.0f} s" if method == "patch" else "—",
                      "met": cost.seconds <= limit})
         panels.append((method, _crop_view(out, hole)))
+    from . import _resynth  # peer on the same hole when built (.ci/resynth.sh)
+    if _resynth.unavailable() is None and (res := _resynth.heal_timed(damaged, hole)):
+        out, cost = res
+        rows.append({"case": f"3 % object hole, {mpx:.0f} MP", "method": "Resynthesizer",
+                     "megapixels": mpx, "seconds": cost.seconds, "peak_mb": cost.peak_mb,
+                     "target": "—", "met": cost.seconds <= 20.0 * mpx / 12.0})
+        panels.append(("Resynthesizer", _crop_view(out, hole)))
     panels.append(("truth", _crop_view(image, hole)))
     sheets.side_by_side(panels, images / f"object-hole-{mpx:.0f}mp.png")
     return rows
