@@ -8,6 +8,7 @@ import numpy as np
 
 import photomend
 from photomend import quality, synth
+from photomend.ops.denoise import estimate_noise
 
 from ..core import Case, Method, Task, photomend_method
 from ..data import Sample
@@ -15,6 +16,12 @@ from ._peers import cv2_image, from_cv2, optional, per_channel
 
 SIGMAS_FULL = (15, 25, 50)
 SIGMAS_QUICK = (25,)
+#: Absolute relative error of photomend's automatic noise estimate (photomend rows only).
+SIGMA_ERROR = "σ est. error %"
+
+
+class _Photomend(np.ndarray):
+    """photomend's output, marked so that :func:`score` adds the noise-estimate error."""
 
 
 def datasets(quick: bool):
@@ -34,7 +41,7 @@ def _photomend(case: Case) -> np.ndarray:
     spec = photomend.get_operation("denoise")
     params = {"sigma": case.truth["sigma"] * 255} if any(
         p.name == "sigma" for p in spec.params) else {}
-    return photomend.run("denoise", case.degraded, **params)
+    return np.asarray(photomend.run("denoise", case.degraded, **params)).view(_Photomend)
 
 
 def methods() -> list[Method]:
@@ -85,11 +92,35 @@ def methods() -> list[Method]:
 
 
 def score(case: Case, output: np.ndarray) -> dict[str, float]:
-    out = np.clip(output, 0, 1)
-    return {"PSNR": quality.psnr(case.clean, out), "SSIM": quality.ssim(case.clean, out)}
+    """Return PSNR and SSIM, plus the noise-estimate error for photomend's output.
+
+    Parameters
+    ----------
+    case : Case
+        The noisy input, its clean original and the true σ (0–1 scale).
+    output : ndarray
+        A method's result.
+
+    Returns
+    -------
+    dict
+        ``PSNR`` and ``SSIM`` against the clean image; for photomend also
+        `SIGMA_ERROR`: the absolute relative error (%) of the σ that
+        ``denoise`` would measure by itself (it is given the true σ here,
+        like the peers), computed outside the timed run.
+    """
+    out = np.clip(np.asarray(output), 0, 1)
+    metrics = {"PSNR": quality.psnr(case.clean, out), "SSIM": quality.ssim(case.clean, out)}
+    if isinstance(output, _Photomend):
+        estimate = estimate_noise(case.degraded).sigma
+        metrics[SIGMA_ERROR] = float(100.0 * abs(estimate / (255.0 * case.truth["sigma"]) - 1.0))
+    return metrics
 
 
 TASK = Task("denoise", "Denoising (additive Gaussian noise, σ on the 0–255 scale)",
-            ("PSNR", "SSIM"), datasets, cases, methods, score,
+            ("PSNR", "SSIM", SIGMA_ERROR), datasets, cases, methods, score,
             notes="Noise is added without clipping, as in the literature; outputs are "
-                  "clipped to [0, 1] before scoring. Peers are given the true σ.")
+                  "clipped to [0, 1] before scoring. Peers and photomend are given the "
+                  f"true σ; '{SIGMA_ERROR}' is the mean absolute error of photomend's "
+                  "automatic estimate (the σ denoise uses when none is given), photomend "
+                  "rows only (nan for peers).")
