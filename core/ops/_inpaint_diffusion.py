@@ -10,7 +10,7 @@ import numpy as np
 from scipy import ndimage, sparse
 from scipy.sparse.linalg import splu
 
-__all__ = ["thin_plate_fill"]
+__all__ = ["thin_plate_fill", "thin_plate_hole_values"]
 
 #: Holes with more unknowns than this are solved coarse-to-fine.
 DIRECT_LIMIT = 160_000
@@ -36,10 +36,7 @@ def _system(values: np.ndarray, hole: np.ndarray) -> tuple[sparse.csc_matrix, np
                                                            np.ndarray]:
     """Return ``(A, b, flat hole indices)`` of the thin-plate normal equations."""
     h, w, channels = values.shape
-    flat_hole = np.flatnonzero(hole)
-    index = np.full(h * w, -1, dtype=np.int64)
-    index[flat_hole] = np.arange(flat_hole.size)
-    flat_vals = values.reshape(-1, channels)
+    flat_hole = np.flatnonzero(hole)  # sorted: unknown number = rank in this list
     rows_i: list[np.ndarray] = []
     cols_i: list[np.ndarray] = []
     data_i: list[np.ndarray] = []
@@ -68,14 +65,15 @@ def _system(values: np.ndarray, hole: np.ndarray) -> tuple[sparse.csc_matrix, np
             continue
         known = np.zeros((count, channels), dtype=np.float64)
         for dy, dx, coef in taps:
-            pix = (cy + dy) * w + (cx + dx)
-            col = index[pix]
-            unknown = col >= 0
+            ty, tx = cy + dy, cx + dx
+            unknown = hole[ty, tx]
+            # No full-size index image: look the unknowns up by rank.
+            col = np.searchsorted(flat_hole, ty[unknown] * w + tx[unknown])
             rows_i.append(n_rows + np.flatnonzero(unknown))
-            cols_i.append(col[unknown])
-            data_i.append(np.full(int(unknown.sum()), weight * coef))
+            cols_i.append(col)
+            data_i.append(np.full(col.size, weight * coef))
             k = ~unknown
-            known[k] += (weight * coef) * flat_vals[pix[k]]
+            known[k] += (weight * coef) * values[ty[k], tx[k]]
         rhs_parts.append(known)
         n_rows += count
     b_mat = sparse.csr_matrix(
@@ -171,6 +169,24 @@ def thin_plate_fill(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
     out = _fill(np.asarray(values, dtype=np.float32) - trend, hole)
     out += trend
     return out
+
+
+def thin_plate_hole_values(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """Return the thin-plate fill of the hole pixels only, in row-major order.
+
+    Same values as ``thin_plate_fill(values, hole)[hole]`` (float32
+    ``(n, C)``); for holes away from the border that need no coarse-to-fine
+    solve, no full-size copy of `values` is made, so a view of a large
+    image costs only its hole.
+    """
+    hole = np.asarray(hole, dtype=bool)
+    n = int(hole.sum())
+    edge = np.zeros_like(hole)
+    edge[:2], edge[-2:], edge[:, :2], edge[:, -2:] = True, True, True, True
+    if n == 0 or n > DIRECT_LIMIT or (hole & edge).any():
+        return thin_plate_fill(values, hole)[hole]
+    a_mat, b_vec, _ = _system(values, hole)
+    return splu(a_mat, permc_spec="COLAMD").solve(b_vec).astype(np.float32)
 
 
 def _fill(values: np.ndarray, hole: np.ndarray) -> np.ndarray:

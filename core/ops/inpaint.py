@@ -12,7 +12,7 @@ from ..errors import MaskError, ParameterError
 from ..progress import Progress
 from ..registry import Param, operation
 from ..tiles import workers
-from ._inpaint_diffusion import thin_plate_fill
+from ._inpaint_diffusion import thin_plate_fill, thin_plate_hole_values
 from ._inpaint_patch import NoSourceError, patch_fill
 
 __all__ = ["inpaint"]
@@ -399,8 +399,9 @@ def _fill(image: np.ndarray, hole: np.ndarray, allowed: np.ndarray, method: str,
         # Group boxes are disjoint, so groups run side by side safely.
         mine = _members(count, ids)[labels[box]]
         # Unfilled pixels of other regions in the box are unknowns too.
-        filled = thin_plate_fill(out[box], hole[box])
-        out[box][mine] = filled[mine]
+        unknown = hole[box]
+        filled = thin_plate_hole_values(out[box], unknown)
+        out[box][mine] = filled[mine[unknown]]
         return float(sizes[ids].sum())
 
     done = 0.0
