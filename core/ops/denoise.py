@@ -60,6 +60,14 @@ class NoiseEstimate:
         Whether the noise clearly grows with brightness.
     a, b : float
         The variance model ``var(x) = a * x + b`` on the [0, 1] scale.
+
+    Notes
+    -----
+    Levels are rounded to 0.001 (0–255 scale) and the model to six
+    significant digits: far below what the estimate can resolve, and it
+    makes one image give the same estimate on any numpy and BLAS, so hosts
+    with their own Python reproduce the command line's result (the
+    denoiser's thresholds would otherwise amplify last-digit differences).
     """
 
     sigma: float
@@ -68,6 +76,14 @@ class NoiseEstimate:
     signal_dependent: bool
     a: float
     b: float
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # works for frozen and plain dataclasses alike
+        set_(self, "sigma", round(float(self.sigma), 3))
+        set_(self, "channels", tuple(round(float(c), 3) for c in self.channels))
+        set_(self, "shot", round(float(self.shot), 4))
+        set_(self, "a", float(f"{float(self.a):.6g}"))
+        set_(self, "b", float(f"{float(self.b):.6g}"))
 
 
 def estimate_noise(image: np.ndarray | Image) -> NoiseEstimate:
