@@ -58,6 +58,7 @@ from .recipe import (
     json_value,
     load_recipe,
     replay,
+    resolved_recipe,
     save_recipe,
     split_known,
     validate_recipe,
@@ -162,7 +163,9 @@ def _add_io_options(parser: argparse.ArgumentParser) -> None:
                          "mask, parameters chosen automatically) into DIR: a JSON file and "
                          "16-bit PNG masks per input")
     io.add_argument("--save-recipe", type=Path, metavar="FILE",
-                    help="also write the steps run, every parameter resolved, as a JSON "
+                    help="also write the steps as they ran on the first input — every "
+                         "parameter resolved, estimates included, one-click operations "
+                         "such as restore-photo expanded into their steps — as a JSON "
                          "recipe that `photomend run --recipe FILE` replays")
 
 
@@ -344,6 +347,8 @@ class Plan:
     depth: int | None
     overwrite: bool
     report: Path | None = None
+    #: Where the first input's job writes the recipe as it ran (--save-recipe).
+    save_recipe: Path | None = None
 
 
 def _is_folder(path: str, count: int) -> bool:
@@ -484,6 +489,9 @@ def process(job: Job, plan: Plan, progress: Callable[[float], Any] | None = None
              overwrite=plan.overwrite)
     if plan.report is not None:
         write_report(result.reports, job.source, plan.report, image, plan.overwrite)
+    if plan.save_recipe is not None and job.index == 0:
+        save_recipe(resolved_recipe(plan.recipe, result.reports), plan.save_recipe,
+                    overwrite=True)  # checked before the batch started
 
 
 def _json_safe(value: Any, image: Image, save_mask: Callable[[np.ndarray], str]) -> Any:
@@ -728,9 +736,14 @@ def run_batch(request: RunRequest, stderr: TextIO) -> int:
         _read_mask(str(request.mask))  # a bad mask file is one error, not one per input
     check_masks(request.recipe, request.mask is not None)
     plan = Plan(recipe=request.recipe, mask=request.mask, depth=request.depth,
-                overwrite=request.overwrite, report=request.report)
+                overwrite=request.overwrite, report=request.report,
+                save_recipe=request.save_recipe)
     if request.save_recipe is not None:
-        save_recipe(request.recipe, request.save_recipe, overwrite=request.overwrite)
+        # Written as run by the first input's job; refuse an existing file now.
+        if request.save_recipe.exists() and not request.overwrite:
+            msg = f"{request.save_recipe} exists; pass --overwrite to replace it"
+            raise FileFormatError(msg)
+        validate_recipe(request.recipe)
     status = StatusLine(stderr, [str(j.source) for j in jobs])
     failed = precheck(jobs, request.overwrite)
     for index, message in sorted(failed.items()):
@@ -742,6 +755,9 @@ def run_batch(request: RunRequest, stderr: TextIO) -> int:
             _run_serial(jobs, plan, status, failed)
     finally:
         status.clear()
+    if request.save_recipe is not None and 0 in failed:
+        # The first input failed: keep the recipe as asked for (unresolved).
+        save_recipe(request.recipe, request.save_recipe, overwrite=True)
     if failed:
         print(f"{PROG}: {len(failed)} of {len(jobs)} file(s) failed", file=stderr)
         return 1

@@ -57,7 +57,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
@@ -84,6 +84,7 @@ __all__ = [
     "load_recipe",
     "recipe_from_dict",
     "replay",
+    "resolved_recipe",
     "save_recipe",
     "split_known",
     "validate_recipe",
@@ -415,6 +416,36 @@ def json_value(value: Any) -> Any:
     if isinstance(value, (tuple, list)):
         return [json_value(v) for v in value]
     return value
+
+
+def resolved_recipe(recipe: Recipe, reports: Sequence[Mapping[str, Any]]) -> Recipe:
+    """Return `recipe` as it ran: every parameter fixed, one-click steps expanded.
+
+    Parameters
+    ----------
+    recipe : Recipe
+        The recipe that was replayed.
+    reports : sequence of mapping
+        :attr:`RecipeResult.reports` of that replay: per step the resolved
+        ``params`` and, for steps made of other operations (such as
+        ``restore-photo``), the ``steps`` they ran with theirs.
+
+    Returns
+    -------
+    Recipe
+        Steps that repeat exactly what was done — estimates such as the noise
+        level included — so a batch gets the parameters chosen on one scan.
+    """
+    steps: list[Step] = []
+    for step, report in zip(recipe.steps, reports, strict=True):
+        inner = report.get("steps")
+        if isinstance(inner, list) and inner and all(
+                isinstance(s, Mapping) and "op" in s for s in inner):
+            steps += [Step(str(s["op"]), dict(s.get("params", {}))) for s in inner]
+        else:
+            steps.append(Step(step.op, dict(report.get("params", step.params))))
+    text = "as run" if not recipe.description else f"{recipe.description} (as run)"
+    return Recipe(steps=steps, description=text)
 
 
 # -- running -------------------------------------------------------------

@@ -474,3 +474,20 @@ def test_console_script_end_to_end(tmp_path, rng):
                           "--radius", "500"], capture_output=True, text=True, check=False)
     assert bad.returncode == 2
     assert bad.stderr == "photomend: error: sharpen: radius must be 0.1 to 100 px, got 500 px\n"
+
+
+def test_save_recipe_refuses_an_existing_file_and_survives_a_failed_first_input(tmp_path, rng):
+    good = _png8(tmp_path / "b.png", rng)
+    bad = tmp_path / "a.png"
+    bad.write_bytes(b"not a png")
+    recipe = tmp_path / "r.json"
+    recipe.write_text("{}", encoding="utf-8")
+    assert main(["run", "sharpen", str(bad), str(good), "-o", str(tmp_path / "out"),
+                 "--save-recipe", str(recipe)]) != 0
+    assert recipe.read_text(encoding="utf-8") == "{}"  # never replaced unasked
+    recipe.unlink()
+    assert main(["run", "sharpen", str(bad), str(good), "-o", str(tmp_path / "out"),
+                 "--radius", "2", "--save-recipe", str(recipe)]) == 1
+    saved = json.loads(recipe.read_text(encoding="utf-8"))
+    assert saved["steps"][0]["op"] == "sharpen"
+    assert saved["steps"][0]["params"]["radius"] == 2.0

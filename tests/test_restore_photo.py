@@ -70,6 +70,13 @@ def test_cli_report_and_recipe_round_trip(tmp_path, old):
     payload = json.loads((tmp_path / "rep" / "scan-report.json").read_text())
     step = payload["steps"][0]
     assert step["op"] == "restore-photo" and step["noise_sigma"] > 0
+    # The recipe holds the steps as they ran, with the estimates fixed.
+    saved = json.loads(recipe.read_text())["steps"]
+    assert [s["op"] for s in saved] == [s["op"] for s in step["steps"]]
+    assert "restore-photo" not in [s["op"] for s in saved]
+    ran = {s["op"]: s["params"] for s in saved}
+    if "denoise" in ran:
+        assert ran["denoise"]["sigma"] == pytest.approx(step["noise_sigma"])
     assert main(["run", "--recipe", str(recipe), str(src), "-o", str(out2)]) == 0
     a, b = photomend.load(out1), photomend.load(out2)
     assert a.dtype == np.uint16
