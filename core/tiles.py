@@ -66,6 +66,7 @@ def run_tiled(
     pass_mask: bool,
     pass_progress: bool,
     out_channels: int | None,
+    report: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """Apply `func` tile by tile and assemble the result.
 
@@ -91,6 +92,10 @@ def run_tiled(
         Whether `func` takes ``mask=`` / ``progress=``.
     out_channels : int or None
         Channels of the output, None for a 2-D (mask) output.
+    report : dict, optional
+        Passed on as ``report=`` (one dict per tile) when given. Masks a
+        tile reports at its own size are assembled into image-sized float32
+        masks like the output; other values keep the first tile's.
 
     Returns
     -------
@@ -113,8 +118,28 @@ def run_tiled(
             kwargs["mask"] = None if mask is None else mask[read[0], read[1]]
         if pass_progress:
             kwargs["progress"] = quiet
-        result = func(image[read[0], read[1]], **kwargs)
+        part: dict[str, Any] = {}
+        if report is not None:
+            kwargs["report"] = part
+        tile_in = image[read[0], read[1]]
+        result = func(tile_in, **kwargs)
         out[keep[0], keep[1]] = result[keep[2], keep[3]]
+        if report is not None:
+            _merge_report(report, part, tile_in.shape[:2], keep, (height, width))
+
+    lock = threading.Lock()
+
+    def _merge_report(into: dict[str, Any], part: dict[str, Any], size: tuple[int, ...],
+                      keep: Window, full: tuple[int, int]) -> None:
+        with lock:
+            for key, value in part.items():
+                if isinstance(value, np.ndarray) and value.shape == size:
+                    plane = into.get(key)
+                    if not isinstance(plane, np.ndarray) or plane.shape != full:
+                        plane = into[key] = np.zeros(full, dtype=np.float32)
+                    plane[keep[0], keep[1]] = value[keep[2], keep[3]]
+                else:
+                    into.setdefault(key, value)
 
     progress.update(0.0)
     with ThreadPoolExecutor(max_workers=workers()) as pool:

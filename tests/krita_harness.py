@@ -491,7 +491,7 @@ class _Scenario:
 
     def _dialog_run(self, record: dict[str, Any], op_id: str, *, values: Any = None,
                     output: str | None = None, press: str = "ok",
-                    reset: bool = False) -> None:
+                    reset: bool = False, report: bool = False) -> None:
         """Trigger `op_id`'s action; when its dialog shows, set it up and press a button."""
         from photomend_krita import actions, pixels
         from PyQt5.QtWidgets import QDialogButtonBox
@@ -511,6 +511,9 @@ class _Scenario:
             record["dialog"] = dlg.windowTitle()
             if reset:  # the dialog remembers earlier steps' values
                 dlg.reset()
+            if report:
+                record["report_offered"] = dlg.report_check.isVisible()
+                dlg.report_check.setChecked(True)
             if values:
                 dlg.set_values(values)
             if output:
@@ -637,6 +640,14 @@ class _Scenario:
             self._undo(sub, run_next)
 
         run_next()
+
+    def step_report(self, record: dict[str, Any]) -> None:
+        """Restore Old Photo with "Add what it found as layers" ticked."""
+        record["name"] = "report"
+        self._select(None)
+        self._dialog_run(record, "restore-photo", output="in-place", reset=True, report=True)
+        self._after(record)
+        self.next()
 
     def step_cancel(self, record: dict[str, Any]) -> None:
         """Cancel leaves everything as it was."""

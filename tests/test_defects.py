@@ -232,3 +232,18 @@ def test_tiled_detection_equals_one_pass():
     whole = photomend.run("detect-defects", img, tile=0)
     tiled = photomend.run("detect-defects", img, tile=128)
     np.testing.assert_allclose(tiled, whole, atol=1e-4)
+
+
+def test_removal_reports_what_it_filled_tiled_or_not():
+    clean = synth.synthetic_scene((200, 260, 3), seed=41)
+    dusty = synth.dust(clean, 42, count=12).image.astype(np.float32)
+    whole_report: dict = {}
+    whole = photomend.run("remove-defects", dusty, tile=0, report=whole_report)
+    tiled_report: dict = {}
+    tiled = photomend.run("remove-defects", dusty, tile=96, report=tiled_report)
+    found = whole_report["defects"]
+    assert found.shape == (200, 260) and found.any()
+    changed = np.abs(whole - dusty).max(axis=-1) > 0
+    assert not (changed & (found == 0)).any()  # nothing changes outside the mask
+    np.testing.assert_array_equal(tiled_report["defects"], found)
+    assert not ((np.abs(tiled - dusty).max(axis=-1) > 0) & (found == 0)).any()

@@ -315,7 +315,7 @@ def gui(krita, runner):  # after the runner: the resource database exists by the
     damage = [s.id for s in OPS if s.mask_role == "damage"]
     scenario = {
         "steps": ["start", "in_place", "new_layer", "cancel", "every_op"]
-        + (["error"] if damage else []),
+        + (["error"] if damage else []) + ["report"],
         "in_place": {"op": GUI_OP, "values": GUI_VALUES,
                      "selection": krita.save("gui-sel.npy", _selection())},
         "new_layer": {"op": GUI_OP, "values": GUI_VALUES,
@@ -359,6 +359,22 @@ def test_gui_every_operation_through_its_dialog(krita, gui, op_id):
     (undo,) = step["undo"]
     assert [layer["name"] for layer in undo["layers"]] == ["Background"]
     np.testing.assert_array_equal(krita.load(undo["layer0"]), original)
+
+
+def test_gui_report_layers(krita, gui):
+    """Restore Old Photo adds the dust it filled as a layer named with its estimates."""
+    step = gui["steps"]["report"]
+    assert step["report_offered"]
+    names = [layer["name"] for layer in step["layers"]]
+    assert names[0] == "Background" and len(names) == 2
+    assert names[1].startswith("Restore Old Photo: defects (noise σ ")
+    rgba = np.concatenate([gui["rgb"], np.full((*gui["rgb"].shape[:2], 1), 255, np.uint8)],
+                          axis=-1)
+    report: dict = {}
+    expected = photomend.run("restore-photo", rgba, report=report)
+    assert np.abs(krita.load(step["layer0"]).astype(int) - expected.astype(int)).max() <= 1
+    alpha = krita.load(step["layer1"])[..., -1].astype(np.float32) / 255
+    np.testing.assert_allclose(alpha, report["defects"], atol=1 / 255)
 
 
 def test_gui_actions_and_menu(gui):

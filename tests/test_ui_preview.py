@@ -423,3 +423,39 @@ def test_ask_and_apply_cancel_and_core_errors(qtbot, image, tmp_path):
                          settings_path=tmp_path / "ui.json", dialog_hook=accept) is None
     assert messages_seen == ["inpaint needs a mask (or selection) marking what to repair"]
     assert written == []
+
+
+def test_report_layers_are_offered_where_declared_and_handed_to_the_host(
+        qtbot, image, tmp_path, make_dialog):
+    assert not make_dialog("sharpen", image).report_check.isVisibleTo(None)
+    assert make_dialog("restore-photo", image).report_check.isVisibleTo(None)
+    spec = photomend.get_operation("restore-photo")
+    written, reports = [], []
+    dusty = image.color.copy()
+    for y, x in ((20, 30), (50, 90), (70, 40), (30, 100)):
+        dusty[y:y + 3, x:x + 3] = 0.02  # dark specks for the dust finder
+    image = image.with_color(dusty)
+
+    def tick_and_accept(dialog):
+        dialog.report_check.setChecked(True)
+        QTimer.singleShot(0, dialog.accept)
+
+    result = ask_and_apply(spec, image, None, lambda *a: written.append(a),
+                           settings_path=tmp_path / "ui.json", dialog_hook=tick_and_accept,
+                           write_report=lambda report, box: reports.append((report, box)))
+    assert result is not None and len(written) == 1
+    (report, box), = reports
+    assert box == Box(0, 0, image.width, image.height)
+    assert report["defects"].shape == (box.height, box.width)
+    direct: dict = {}
+    photomend.run("restore-photo", image, report=direct)
+    assert report["defects"].any()
+    np.testing.assert_array_equal(report["defects"], direct["defects"])  # the core's own
+    assert report["noise_sigma"] >= 0 and [s["op"] for s in report["steps"]]
+
+    def no_tick(dialog):  # without the host's callback the option is not offered
+        assert not dialog.report_check.isVisibleTo(None)
+        QTimer.singleShot(0, dialog.accept)
+
+    assert ask_and_apply(spec, image, None, lambda *a: None,
+                         settings_path=tmp_path / "ui.json", dialog_hook=no_tick) is not None

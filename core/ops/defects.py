@@ -390,6 +390,7 @@ def remove_defects(
     infrared: _INFRARED = None,
     mask: np.ndarray | None = None,
     progress: Progress | None = None,
+    report: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """Find dust specks, hairs and scratches and fill them in.
 
@@ -409,6 +410,9 @@ def remove_defects(
         float32 ``(H, W)`` selection; damage is sought only where it is > 0.
     progress : Progress, optional
         Progress reporting and cancellation.
+    report : dict, optional
+        Receives ``"defects"``: float32 ``(H, W)``, 1 where damage was
+        filled (what a restorer can inspect and refine).
 
     Returns
     -------
@@ -443,6 +447,8 @@ def remove_defects(
     if mask is not None:
         holes &= np.asarray(mask)[None] > 0
     hole = holes.any(axis=0)
+    if report is not None:
+        report["defects"] = hole.astype(np.float32)
     if not hole.any():
         prog.update(1.0)
         return image.copy()

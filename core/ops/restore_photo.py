@@ -27,7 +27,8 @@ def _blur_worth_undoing(kind: str, params: dict[str, float]) -> bool:
     return float(params.get(name, 0.0)) >= least
 
 
-@operation("restore-photo", label="_Restore Old Photo", menu="Restore")
+@operation("restore-photo", label="_Restore Old Photo", menu="Restore",
+           report_layers=("defects",))
 def restore_photo(
     image: np.ndarray,
     *,

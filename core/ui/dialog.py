@@ -230,8 +230,22 @@ class FilterDialog(QDialog):
         else:
             self.output_combo.setToolTip("Change the layer, or put the result on a new layer")
         output.addRow("Output:", self.output_combo)
+        # Operations that declare report layers (registry ``report_layers``)
+        # can add what they found (e.g. the dust mask) as extra layers.
+        self.report_check = QCheckBox("Add what it found as layers", panel)
+        self.report_check.setObjectName("report_layers")
+        found = ", ".join(self.spec.extra.get("report_layers", ()))
+        self.report_check.setToolTip(f"Adds {found} as new layers, named with the estimates "
+                                     "it made, so you can see and refine what was done")
+        self.report_check.setVisible(bool(found))
+        output.addRow("", self.report_check)
         layout.addLayout(output)
         return panel
+
+    @property
+    def report_layers(self) -> bool:
+        """Whether the user asked for the report layers (off when not offered)."""
+        return bool(self.spec.extra.get("report_layers")) and self.report_check.isChecked()
 
     def _build_preview(self) -> QVBoxLayout:
         column = QVBoxLayout()
@@ -534,6 +548,7 @@ def ask_and_apply(
     settings_path: str | os.PathLike[str] | None = None,
     blends_selection: bool = False,
     dialog_hook: Callable[[FilterDialog], None] | None = None,
+    write_report: Callable[[Mapping[str, Any], Box], None] | None = None,
 ) -> Image | np.ndarray | None:
     """Ask for parameters, run the operation with progress, then `write`.
 
@@ -559,6 +574,12 @@ def ask_and_apply(
         selection (GIMP's shadow merge): the core then does not blend.
     dialog_hook : callable, optional
         Called with the dialog before it runs (tests, host tweaks).
+    write_report : callable, optional
+        ``write_report(report, box)``, called on the GUI thread after
+        `write` when the user ticked "Add what it found as layers": the
+        run's report with its image-sized masks cropped to `box` (see
+        :func:`photomend.hosts.write_report`). Without it the option is
+        not offered.
 
     Returns
     -------
@@ -573,6 +594,9 @@ def ask_and_apply(
     """
     ensure_app()
     dialog = FilterDialog(spec, image, mask, parent, settings_path)
+    if write_report is None:
+        dialog.report_check.setVisible(False)
+        dialog.report_check.setChecked(False)
     try:
         if dialog_hook is not None:
             dialog_hook(dialog)
@@ -580,12 +604,14 @@ def ask_and_apply(
             return None
         params, output = dialog.values(), dialog.output
         full, weights = dialog.image, dialog.image_mask
+        report: dict[str, Any] | None = {} if dialog.report_layers else None
     finally:
         dialog.deleteLater()
     blend = output == "new-layer" or not blends_selection
 
     def job(progress: Progress) -> Image | np.ndarray:
-        return engine.run(spec.id, full, weights, progress, blend=blend, **params)
+        return engine.run(spec.id, full, weights, progress, blend=blend, report=report,
+                          **params)
 
     try:
         result = run_with_progress(parent, spec.plain_label, job)
@@ -606,6 +632,11 @@ def ask_and_apply(
         changed = result[box.slices]
     try:
         write(changed, box, output)
+        if report is not None and write_report is not None:
+            size = (full.height, full.width) if isinstance(full, Image) else full.shape[:2]
+            write_report({key: value[box.slices] if isinstance(value, np.ndarray)
+                          and value.shape == size else value
+                          for key, value in report.items()}, box)
     except PhotomendError as error:
         show_error(parent, error, title=spec.plain_label)
         return None

@@ -37,7 +37,7 @@ try:
     import numpy as np
 
     from photomend.hosts import Box, apply_operation
-    from photomend.hosts.apply import plan_region, write_result
+    from photomend.hosts.apply import plan_region, write_report, write_result
     PROBLEM = None
 except Exception as exc:  # shown by the "setup problem" procedure below
     traceback.print_exc()
@@ -306,11 +306,15 @@ def _run_shared_dialog(ui, procedure, config, spec, image, drawable):
         write_result(host, spec, box, result, output)
         chosen["written"] = True
 
+    def add_report(report, box):
+        with host.undo_group(spec.plain_label):
+            write_report(host, spec, box, report)
+
     ui.ensure_app()
     mirror = _ProgressMirror(spec.plain_label)
     try:
         ui.ask_and_apply(spec, pixels, mask, write, blends_selection=host.blends_selection,
-                         dialog_hook=prepare)
+                         dialog_hook=prepare, write_report=add_report)
     finally:
         mirror.stop()
     if not chosen.get("written"):

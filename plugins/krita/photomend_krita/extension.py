@@ -18,7 +18,7 @@ from PyQt5.QtWidgets import QMenu, QMessageBox
 
 from photomend import registry, ui
 from photomend.errors import ImageError, PhotomendError
-from photomend.hosts.apply import plan_region, write_result
+from photomend.hosts.apply import plan_region, write_report, write_result
 from photomend.hosts.base import Box
 
 from . import actions
@@ -139,8 +139,11 @@ def open_dialog(op_id: str) -> Any:
         write_result(host, spec, box, changed, output)
         UNDO.forget(host.document)
 
+    def add_report(report: Any, box: Box) -> None:
+        write_report(host, spec, box, report)  # each mask layer: one Add Layer
+
     return ui.ask_and_apply(spec, image, mask, write, parent=parent,
-                            blends_selection=host.blends_selection)
+                            blends_selection=host.blends_selection, write_report=add_report)
 
 
 class PhotomendExtension(Extension):
