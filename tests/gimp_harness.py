@@ -554,6 +554,9 @@ def _hook_qt_dialog(next_step: Any, write: Any, progress_log: Path) -> None:
                                   values={k: _jsonable(e.value())
                                           for k, e in dialog.editors.items()},
                                   output=dialog.output, preview=preview_values())
+                    if step.get("report"):
+                        record["report_offered"] = dialog.report_check.isVisible()
+                        dialog.report_check.setChecked(True)
                     if step.get("set"):
                         dialog.set_values(step["set"])
                         QTimer.singleShot(50, poll)

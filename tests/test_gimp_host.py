@@ -32,6 +32,8 @@ PREFIX = PROCS.PREFIX
 OPS = photomend.operations()
 IMAGE_OPS = [s for s in OPS if s.output == "image"]
 REP = IMAGE_OPS[0] if IMAGE_OPS else None
+#: An operation that can add what it found as layers (the Qt dialog offers it).
+REPORTING = next((s for s in OPS if s.extra.get("report_layers")), None)
 W, H = 48, 40
 #: A second copy of the plug-in, installed with a photomend that lacks numpy.
 BROKEN = "photomend_gimp_nonumpy"
@@ -174,6 +176,10 @@ def _plan(session: gimp_harness.GimpSession) -> tuple[dict[str, Any], list[dict[
                  _job(session, "qt-progress-cancel", "rgb8", REP, run_mode="INTERACTIVE"),
                  _job(session, "gimp-ok", "rgb8", REP, run_mode="INTERACTIVE"),
                  _job(session, "gimp-cancel", "rgb8", REP, run_mode="INTERACTIVE")]
+        if REPORTING is not None:  # Qt dialog with "Add what it found as layers"
+            dialogs.append({"response": "ok", "report": True})
+            jobs.append(_job(session, "qt-report", "rgb16", REPORTING, run_mode="INTERACTIVE",
+                             selection=None))
     jobs.append(_job(session, "setup-problem", "rgb8", OPS[0], procedure=SETUP))
     plan = {"procedures": [PREFIX + s.id for s in OPS] + [SETUP], "jobs": jobs}
     return plan, dialogs
@@ -407,7 +413,7 @@ def _dialog_log(gimp) -> list[dict[str, Any]]:
     path = gimp.session.work / "dialogs.json.log"
     assert path.is_file(), "the plug-in never showed its dialog:\n" + gimp.session.log[-4000:]
     log = [json.loads(line) for line in path.read_text().splitlines()]
-    assert len(log) == 5, log
+    assert len(log) == 5 + (REPORTING is not None), log
     for record in log:
         assert "error" not in record, record["error"]
     return log
@@ -507,6 +513,20 @@ def test_gimp_dialog_on_request_shows_every_argument_and_applies(gimp):
 
 
 @needs_rep
+@pytest.mark.skipif(REPORTING is None, reason="no operation declares report layers")
+def test_qt_dialog_adds_the_report_as_channels(gimp):
+    out = gimp.job("qt-report")
+    assert out["status"] == "success", out["message"]
+    record = [r for r in _dialog_log(gimp) if r.get("title") == REPORTING.plain_label][-1]
+    assert record["report_offered"]
+    (channel,) = out["channels"]
+    assert channel["name"].startswith(f"{REPORTING.plain_label}: defects (noise σ ")
+    before = gimp.load(out["before"])
+    report: dict = {}
+    photomend.run(REPORTING.id, before, report=report)
+    _assert_channel(gimp.load(channel["file"]), report["defects"], "rgb16")
+
+
 def test_gimp_dialog_without_pyqt5_and_cancel_changes_nothing(gimp):
     record = _dialog_log(gimp)[4]
     assert record["kind"] == "gimp"
