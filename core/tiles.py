@@ -125,21 +125,22 @@ def run_tiled(
         result = func(tile_in, **kwargs)
         out[keep[0], keep[1]] = result[keep[2], keep[3]]
         if report is not None:
-            _merge_report(report, part, tile_in.shape[:2], keep, (height, width))
+            merge(part, tile_in.shape[:2], keep)
 
     lock = threading.Lock()
 
-    def _merge_report(into: dict[str, Any], part: dict[str, Any], size: tuple[int, ...],
-                      keep: Window, full: tuple[int, int]) -> None:
+    def merge(part: dict[str, Any], size: tuple[int, ...], keep: Window) -> None:
+        """Fold one tile's report into `report` (masks assembled, the rest kept once)."""
+        assert report is not None
         with lock:
             for key, value in part.items():
                 if isinstance(value, np.ndarray) and value.shape == size:
-                    plane = into.get(key)
-                    if not isinstance(plane, np.ndarray) or plane.shape != full:
-                        plane = into[key] = np.zeros(full, dtype=np.float32)
+                    plane = report.get(key)
+                    if not isinstance(plane, np.ndarray) or plane.shape != (height, width):
+                        plane = report[key] = np.zeros((height, width), dtype=np.float32)
                     plane[keep[0], keep[1]] = value[keep[2], keep[3]]
                 else:
-                    into.setdefault(key, value)
+                    report.setdefault(key, value)
 
     progress.update(0.0)
     with ThreadPoolExecutor(max_workers=workers()) as pool:

@@ -112,32 +112,17 @@ def write_result(host: Host, spec: registry.OperationSpec, box: Box,
                        new_layer=spec.plain_label if output == "new-layer" else None)
 
 
-def _estimates(report: Mapping[str, Any]) -> str:
-    """Return the scalar estimates of a run's report as short text ("" if none)."""
-    parts = []
-    sigma = report.get("noise_sigma")
-    if isinstance(sigma, (int, float)):
-        parts.append(f"noise σ {float(sigma):.1f}")
-    blur = report.get("blur")
-    if isinstance(blur, Mapping) and blur.get("kind"):
-        values = " ".join(f"{k} {float(v):.2g}" for k, v in blur.items()
-                          if k != "kind" and isinstance(v, (int, float)))
-        parts.append(f"blur {blur['kind']}" + (f" {values}" if values else ""))
-    return ", ".join(parts)
-
-
 def write_report(host: Host, spec: registry.OperationSpec, box: Box,
                  report: Mapping[str, Any]) -> list[str]:
     """Put the masks of a run's report on new layers/channels; return their names.
 
     Every ``(h, w)`` float array in `report` (e.g. the defect mask that
     Restore Old Photo found) becomes a layer named ``"<label>: <key>"``,
-    followed by the estimates the run made (noise level, blur) when it
-    reports them, e.g. ``"Restore Old Photo: defects (noise σ 3.2, blur
-    gaussian sigma 0.8)"``.
+    followed by the report's ``summary`` of its estimates when it has one,
+    e.g. ``"Restore Old Photo: defects (noise σ 3.2, blur gaussian sigma 0.8)"``.
     """
     names = []
-    found = _estimates(report)
+    found = report.get("summary") or ""
     for key, value in report.items():
         if isinstance(value, np.ndarray) and value.shape == (box.height, box.width):
             name = f"{spec.plain_label}: {key}" + (f" ({found})" if found else "")

@@ -120,6 +120,11 @@ def _affine_trend(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return (coef[0] + yy * coef[1] + xx * coef[2]).astype(np.float32)
 
 
+def _near_border(hole: np.ndarray) -> bool:
+    """Whether the hole comes within 2 px (the stencils' reach) of the border."""
+    return bool(hole[:2].any() or hole[-2:].any() or hole[:, :2].any() or hole[:, -2:].any())
+
+
 def thin_plate_fill(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """Return `values` with the hole replaced by the thin-plate interpolant.
 
@@ -161,9 +166,7 @@ def thin_plate_fill(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
     # image (both energies vanish on affine functions) but makes holes at
     # the image border continue a ramp instead of levelling off. Away from
     # the border (stencils reach 2 px) it changes nothing at all: skip it.
-    edge = np.zeros_like(hole)
-    edge[:2], edge[-2:], edge[:, :2], edge[:, -2:] = True, True, True, True
-    if not (hole & edge).any():
+    if not _near_border(hole):
         return _fill(np.asarray(values, dtype=np.float32), hole)
     trend = _affine_trend(values, hole)
     out = _fill(np.asarray(values, dtype=np.float32) - trend, hole)
@@ -181,9 +184,7 @@ def thin_plate_hole_values(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """
     hole = np.asarray(hole, dtype=bool)
     n = int(hole.sum())
-    edge = np.zeros_like(hole)
-    edge[:2], edge[-2:], edge[:, :2], edge[:, -2:] = True, True, True, True
-    if n == 0 or n > DIRECT_LIMIT or (hole & edge).any():
+    if n == 0 or n > DIRECT_LIMIT or _near_border(hole):
         return thin_plate_fill(values, hole)[hole]
     a_mat, b_vec, _ = _system(values, hole)
     return splu(a_mat, permc_spec="COLAMD").solve(b_vec).astype(np.float32)

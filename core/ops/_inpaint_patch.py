@@ -98,12 +98,21 @@ def _pca_basis(values: np.ndarray, centres: np.ndarray, radius: int,
     return np.ascontiguousarray(vecs[:, ::-1], dtype=np.float32)
 
 
+def _patch_view(values: np.ndarray, radius: int) -> np.ndarray:
+    """Return the patch around every pixel (mirrored at the border) as a view.
+
+    Shape ``(h, w, C, size, size)``; it reshapes to rows in the order the
+    PCA basis uses.
+    """
+    size = 2 * radius + 1
+    padded = np.pad(values, ((radius, radius), (radius, radius), (0, 0)), mode="symmetric")
+    return np.lib.stride_tricks.sliding_window_view(padded, (size, size), axis=(0, 1))
+
+
 def _features(values: np.ndarray, radius: int, basis: np.ndarray) -> np.ndarray:
     """Project the patch around every pixel onto `basis`: ``(h, w, dims)``."""
-    size = 2 * radius + 1
     h, w, _ = values.shape
-    padded = np.pad(values, ((radius, radius), (radius, radius), (0, 0)), mode="symmetric")
-    view = np.lib.stride_tricks.sliding_window_view(padded, (size, size), axis=(0, 1))
+    view = _patch_view(values, radius)
     out = np.empty((h, w, basis.shape[1]), dtype=np.float32)
     rows = max(1, _CHUNK // max(1, w * basis.shape[0]))
     for y0 in range(0, h, rows):
@@ -120,9 +129,7 @@ def _features_at(values: np.ndarray, radius: int, basis: np.ndarray, ys: np.ndar
     Same values as ``_features(values, radius, basis)[ys, xs]``, for a
     fraction of the work when only a few patches changed.
     """
-    size = 2 * radius + 1
-    padded = np.pad(values, ((radius, radius), (radius, radius), (0, 0)), mode="symmetric")
-    view = np.lib.stride_tricks.sliding_window_view(padded, (size, size), axis=(0, 1))
+    view = _patch_view(values, radius)
     out = np.empty((ys.size, basis.shape[1]), dtype=np.float32)
     step = max(1, _CHUNK // max(1, basis.shape[0]))
     for i in range(0, ys.size, step):

@@ -118,25 +118,24 @@ def _texture(image: np.ndarray, hole: np.ndarray, component: np.ndarray,
 
 
 def _auto_weights(image: np.ndarray, hole: np.ndarray, labels: np.ndarray,
-                  count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return, per component id, the patch share for ``auto`` and the half-width."""
+                  half_width: np.ndarray) -> np.ndarray:
+    """Return, per component id, the patch share for ``auto``.
+
+    `half_width` holds :func:`_half_widths` of the components.
+    """
+    count = len(half_width) - 1
     weight = np.zeros(count + 1)
-    half_width = np.zeros(count + 1)
-    if count == 0:
-        return weight, half_width
-    half_width = _half_widths(hole, labels, count)
-    radius = half_width[1:]
     boxes = ndimage.find_objects(labels, max_label=count)
     for i, box in enumerate(boxes, start=1):
         if box is None:
             continue
-        r = float(radius[i - 1])
+        r = float(half_width[i])
         comp = labels[box] == i
         if _texture(image, hole, comp, box, r) > SMOOTH_LEVEL:
             blend = AUTO_PATCH_WEIGHT * min(1.0, LARGE_RADIUS / r)
             big = (r - BLEND_RADIUS) / (OBJECT_RADIUS - BLEND_RADIUS)
             weight[i] = min(1.0, max(blend, big))
-    return weight, half_width
+    return weight
 
 
 def _half_widths(hole: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
@@ -364,14 +363,14 @@ def _fill(image: np.ndarray, hole: np.ndarray, allowed: np.ndarray, method: str,
     labels, count = ndimage.label(hole, structure=np.ones((3, 3), dtype=bool))
     # Per component: the share of the patch fill in the result (the rest is
     # the diffusion fill). Index 0 (undamaged pixels) is unused.
+    half_width = (np.zeros(count + 1) if method == "diffusion"
+                  else _half_widths(hole, labels, count))
     if method == "diffusion":
         weight = np.zeros(count + 1)
-        half_width = np.zeros(count + 1)
     elif method == "patch":
         weight = np.ones(count + 1)
-        half_width = _half_widths(hole, labels, count)
     else:
-        weight, half_width = _auto_weights(image, hole, labels, count)
+        weight = _auto_weights(image, hole, labels, half_width)
     weight[0] = 0.0
     use_diffusion = weight < 1.0
     use_patch = weight > 0.0
@@ -396,7 +395,8 @@ def _fill(image: np.ndarray, hole: np.ndarray, allowed: np.ndarray, method: str,
     out = np.array(image, dtype=np.float32, copy=True)
 
     def diffuse(box: tuple[slice, slice], ids: list[int]) -> float:
-        # Group boxes are disjoint, so groups run side by side safely.
+        # Safe side by side: a group writes only its own hole pixels and
+        # reads only known ones (other groups' holes are unknowns here too).
         mine = _members(count, ids)[labels[box]]
         # Unfilled pixels of other regions in the box are unknowns too.
         unknown = hole[box]

@@ -27,6 +27,16 @@ def _blur_worth_undoing(kind: str, params: dict[str, float]) -> bool:
     return float(params.get(name, 0.0)) >= least
 
 
+def _summary(info: dict[str, Any]) -> str:
+    """Return the estimates of a run as short text, e.g. "noise σ 3.2, blur gaussian sigma 0.8"."""
+    parts = [f"noise σ {float(info['noise_sigma']):.1f}"]
+    blur = info.get("blur")
+    if blur:
+        values = " ".join(f"{k} {float(v):.2g}" for k, v in blur.items() if k != "kind")
+        parts.append(f"blur {blur['kind']}" + (f" {values}" if values else ""))
+    return ", ".join(parts)
+
+
 @operation("restore-photo", label="_Restore Old Photo", menu="Restore",
            report_layers=("defects",))
 def restore_photo(
@@ -91,7 +101,9 @@ def restore_photo(
     report : dict, optional
         Filled with the estimates made: ``noise_sigma`` (0–255),
         ``blur`` (kind and parameters, or None), ``steps`` (what ran with
-        which parameters) and ``defects`` (the defect mask).
+        which parameters), ``defects`` (the defect mask) and ``summary``
+        (the estimates as short text, which hosts add to the names of the
+        report layers).
 
     Returns
     -------
@@ -145,5 +157,6 @@ def restore_photo(
         step("sharpen", 0.95, 1.0, radius=1.0, amount=sharpen_amount,
              threshold=min(1.0, 2.0 * residual / 255.0))
     if report is not None:
+        info["summary"] = _summary(info)
         report.update(info)
     return out
