@@ -9,7 +9,7 @@ import photomend
 from photomend import ImageError, ParameterError, quality, synth
 from photomend.convert import linear_to_srgb, srgb_to_linear
 from photomend.ops import color
-from photomend.ops._color_fade import FadeModel, estimate_fade
+from photomend.ops._color_fade import FadeModel, density, dye_cues, estimate_fade, stain_cues
 from photomend.ops._color_tone import apply_curves, clahe_luma, weighted_percentile
 
 
@@ -94,6 +94,40 @@ def test_grey_card_becomes_neutral():
         assert _chroma(_card(faded, 1)) > 10.0
         ratios.append(_chroma(_card(out, 1)) / _chroma(_card(faded, 1)))
     assert np.mean(ratios) < 0.65 and max(ratios) < 0.8  # measured: 0.54 and 0.66
+
+
+@pytest.mark.parametrize("seed", SEEDS[:3])
+def test_dye_cues_shift_by_the_log_retention_ratios(seed):
+    # Span, gradient norm and shadow depth scale exactly with a dye's
+    # retention; the gradient ridge is a histogram mode (bins of 0.02).
+    clean = _scene(seed)
+    deg = synth.dye_fading(clean, seed, loss=(0.5, 0.2, 0.1))
+    r = deg.color_transform.dye_retention
+    expected = np.tile(np.log([r[0] / r[1], r[2] / r[1]]), 4)
+    shift = dye_cues(density(deg.image)) - dye_cues(density(clean))
+    exact = [0, 1, 4, 5, 6, 7]
+    np.testing.assert_allclose(shift[exact], expected[exact], atol=1e-3)
+    np.testing.assert_allclose(shift[2:4], expected[2:4], atol=0.2)
+
+
+@pytest.mark.parametrize("seed", SEEDS[:3])
+def test_stain_cues_shift_by_the_stain(seed):
+    clean = _scene(seed)
+    deg = synth.yellowing(clean, seed, amount=0.3)
+    s = deg.color_transform.stain_density
+    shift = stain_cues(density(deg.image)) - stain_cues(density(clean))
+    np.testing.assert_allclose(shift, np.tile([s[0] - s[1], s[2] - s[1]], 3), atol=3e-3)
+
+
+def test_yellowing_is_reduced():
+    ratios = []
+    for seed in SEEDS:
+        clean = _scene(seed)
+        faded = synth.yellowing(clean, seed, amount=0.3).image
+        out = photomend.run("restore-color", faded)
+        ratios.append(quality.delta_e_mean(clean, np.clip(out, 0, 1))
+                      / quality.delta_e_mean(clean, faded))
+    assert np.mean(ratios) < 0.9 and max(ratios) < 1.0 + 1e-6  # measured: 0.84 and 1.0
 
 
 @pytest.mark.parametrize("seed", SEEDS)

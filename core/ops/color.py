@@ -158,11 +158,15 @@ def restore_color(
        than a faded print) is mapped down to a typical black, contrast
        being restored around mid-grey without pushing the image's own
        white past 1.
-    2. *Dye retention* (density). Two offset-free measures of each
-       channel's density contrast: its span (0.5 to 99.5 %) and the ridge
-       (mode) of per-pixel density-gradient ratios over strong edges, where
-       shading changes all channels alike. Their log ratios between
-       channels, minus the offsets typical of unaged photographs, give the
+    2. *Dye retention* (density). Four offset-free measures of each
+       channel's density contrast: its span (0.5 to 99.5 %), the ridge
+       (mode) of per-pixel density-gradient ratios over strong edges,
+       where shading changes all channels alike, the p = 6 norm of
+       density gradients, and the depth of the darkest shadows (nearly
+       neutral in unaged photographs). Their log ratios to green, minus
+       their means over unaged photographs, are combined by generalised
+       least squares (weights from the cues' covariance over those
+       photographs: agreeing, independent evidence counts more) into the
        relative retentions. An elliptic dead zone ignores deviations that
        unaged photographs show: narrow along the cyan-loss axis (red
        behind green and blue, the usual dark-fading pattern), wide across
@@ -171,18 +175,21 @@ def restore_color(
        have lost a tenth of the strongest relative loss (dark fading
        attacks all dyes). Dividing density by retention also restores the
        saturation the dyes lost.
-    3. *Stain* (density, i.e. a linear-light gain). The grey-edge colour
-       (Minkowski p = 6 norm of linear gradients [2]_) projected on the
-       yellowing axis; the excess over unaged photographs beyond a dead
-       zone is removed. Strong estimates are taken for a yellow scene
-       (sunset, gold, a lit interior) and ignored. White-patch evidence was
-       tried and dropped: warm highlights are too common in good photos.
+    3. *Stain* (density, i.e. a linear-light gain). Three location cues,
+       relative to green: the white point (0.5th density percentile,
+       white-patch evidence), the colour of the brightest tenth of the
+       pixels, and the grey-edge colour (Minkowski p = 6 norm of linear
+       gradients [2]_), minus their means over unaged photographs and
+       combined by generalised least squares along the yellowing colour
+       into one amount. The amount beyond a dead zone is removed; very
+       strong estimates are increasingly taken for a yellow scene
+       (sunset, gold, a lit interior) and faded out smoothly.
 
     The curves are sampled at 4096 points and evaluated by linear
     interpolation in float (no 8-bit tables), extended linearly beyond
     [0, 1]. The estimator's constants
-    (:class:`~photomend.ops._color_fade.Calibration`) were fitted on 256 px
-    crops of CBSD68 and RNI15 aged with :func:`photomend.synth.fade`
+    (:class:`~photomend.ops._color_fade.Calibration`) were fitted on
+    CBSD68 and RNI15, unaged and aged with :func:`photomend.synth.fade`
     (random amounts and the benchmark's recipes), requiring unaged photos
     to stay nearly unchanged; Kodak24 and McMaster, which the benchmark
     reports, were held out. A restored image is a fixed point: running
