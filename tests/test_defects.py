@@ -247,3 +247,39 @@ def test_removal_reports_what_it_filled_tiled_or_not():
     assert not (changed & (found == 0)).any()  # nothing changes outside the mask
     np.testing.assert_array_equal(tiled_report["defects"], found)
     assert not ((np.abs(tiled - dusty).max(axis=-1) > 0) & (found == 0)).any()
+
+
+def test_network_convolution_matches_direct_correlation():
+    # The numpy network's dilated 3 x 3 layer (reflect padding, ReLU) against
+    # scipy's correlation of each input channel with each kernel.
+    from photomend.ops import _defects_net as net
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((23, 19, 3)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)  # (out, in, kh, kw)
+    b = rng.standard_normal(4).astype(np.float32)
+    mat = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(-1, 4))
+    for d in (1, 2, 5):
+        got = net._conv3(x, mat, b, d)
+        want = np.zeros((23, 19, 4), np.float64)
+        for o in range(4):
+            for i in range(3):
+                k = np.zeros((2 * d + 1, 2 * d + 1))
+                k[::d, ::d] = w[o, i]
+                want[..., o] += ndimage.correlate(x[..., i].astype(np.float64), k,
+                                                  mode="mirror")
+            want[..., o] += b[o]
+        np.testing.assert_allclose(got, np.maximum(want, 0), atol=1e-4)
+
+
+def test_network_input_is_noise_aware_and_colour_blind_for_gray():
+    from photomend.ops import _defects_net as net
+
+    gray = np.full((20, 20, 1), 0.25, np.float32)
+    planes = net.net_input(gray, 0.01)
+    assert planes.shape == (4, 20, 20)
+    np.testing.assert_allclose(planes[0], -0.25)
+    assert not planes[1:3].any()
+    np.testing.assert_allclose(planes[3], 0.01 * net.NOISE_SCALE)
+    rgb = np.repeat(gray, 3, axis=-1)
+    np.testing.assert_allclose(net.net_input(rgb, 0.01), planes)
