@@ -2,11 +2,11 @@
 
 Private helper of :mod:`photomend.ops.defects`. The network is a context
 aggregation network [1]_: eight 3 × 3 convolutions with rectified outputs
-whose dilations grow (1, 1, 2, 4, 8, 16, 1, 1), so every output pixel sees
-a 69 × 69 px neighbourhood at full resolution (16 channels each), followed by a 1 × 1
-convolution to two logits (dark damage, bright damage). Without pooling
-it is translation-equivariant, so overlapping tiles reproduce one pass
-exactly. Each layer pads its input by reflection. The weights
+whose dilations grow (1, 1, 2, 4, 8, 16, 1, 1), 16 channels each, so
+every output pixel sees a 69 × 69 px neighbourhood at full resolution,
+followed by a 1 × 1 convolution to two logits (dark damage, bright
+damage). Without pooling it is translation-equivariant, so overlapping
+tiles reproduce one pass exactly. Each layer pads its input by reflection. The weights
 (``photomend/data/defects_net.npz``) are fitted by
 ``python -m photomend.ops._defects_train``.
 
@@ -109,8 +109,8 @@ def logits(planes: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     planes : ndarray
-        float32 ``(4, H, W)``; H and W larger than 16 px (reflection at the
-        widest dilation).
+        float32 ``(4, H, W)``; images smaller than the widest dilation
+        are padded by reflection first and the result is cropped back.
 
     Returns
     -------
@@ -118,11 +118,16 @@ def logits(planes: np.ndarray) -> np.ndarray:
         float32 ``(2, H, W)`` logits of dark and bright damage.
     """
     layers, _ = _weights()
+    _, h, w = planes.shape
+    # Each layer reflects by its dilation, which needs more pixels than that.
+    grow = max(DILATIONS) + 1
+    ph, pw = max(0, grow - h), max(0, grow - w)
     x = np.ascontiguousarray(planes.transpose(1, 2, 0))
+    if ph or pw:
+        x = np.pad(x, ((0, ph), (0, pw), (0, 0)), mode="symmetric")
     for (mat, bias), d in zip(layers[:-1], DILATIONS, strict=True):
         x = _conv3(x, mat, bias, d)
     mat, bias = layers[-1]
-    h, w, c = x.shape
-    out = x.reshape(-1, c) @ mat
+    out = x[:h, :w].reshape(-1, x.shape[-1]) @ mat
     out += bias
     return np.ascontiguousarray(out.reshape(h, w, -1).transpose(2, 0, 1))

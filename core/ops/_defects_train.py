@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image as PILImage
 from scipy import ndimage
 
-from .. import synth
+from .. import quality, synth
 from ._defects_net import CHANNELS, DILATIONS, WEIGHTS_PATH, net_input
 from ._defects_noise import estimate_noise, plane
 
@@ -173,30 +173,17 @@ def _batch(data: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator, 
 
 def _f1_levels(torch: Any, net: Any, data: list[tuple[np.ndarray, np.ndarray]]
                ) -> dict[float, float]:
-    """F1 (1 px tolerance, both polarities pooled) per decision level."""
+    """Mean F1 per image (1 px tolerance, as the benchmark scores) per decision level."""
     levels = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
-    tp_p = dict.fromkeys(levels, 0.0)
-    n_p = dict.fromkeys(levels, 0.0)
-    tp_r = dict.fromkeys(levels, 0.0)
-    n_t = 0.0
+    scores: dict[float, list[float]] = {lv: [] for lv in levels}
     with torch.no_grad():
         for x, y in data:
             prob = torch.sigmoid(net(torch.from_numpy(x.astype(np.float32))[None]))[0].numpy()
             truth = (y == 1).any(axis=0)
-            near_t = ndimage.binary_dilation(truth, structure=np.ones((3, 3), bool))
-            n_t += truth.sum()
             for lv in levels:
-                p = (prob > lv).any(axis=0)
-                near_p = ndimage.binary_dilation(p, structure=np.ones((3, 3), bool))
-                tp_p[lv] += (p & near_t).sum()
-                n_p[lv] += p.sum()
-                tp_r[lv] += (truth & near_p).sum()
-    out = {}
-    for lv in levels:
-        prec = tp_p[lv] / max(n_p[lv], 1.0)
-        rec = tp_r[lv] / max(n_t, 1.0)
-        out[lv] = 2 * prec * rec / max(prec + rec, 1e-9)
-    return out
+                found = (prob > lv).any(axis=0)
+                scores[lv].append(quality.mask_scores(truth, found, tolerance=1).f1)
+    return {lv: float(np.mean(v)) for lv, v in scores.items()}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -44,6 +44,8 @@ NATIVE_SIZE = 16
 LINE_WIDTH = 6.0
 #: ... and at least this many times longer than wide.
 LINE_ELONGATION = 4.0
+#: Log-odds of a polarity that is not sought (probability ~1e-13).
+_NEVER = -30.0
 #: Whole image as context (the infrared plane is given in image coordinates).
 _WHOLE_IMAGE = 1 << 30
 
@@ -97,33 +99,27 @@ def _prepare(image: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _threshold(sensitivity: float, base: float) -> float:
-    """Classifier probability above which a pixel is damage."""
-    logit = math.log(base / (1 - base)) - SENSITIVITY_GAIN * (sensitivity - 0.5)
-    return 1.0 / (1.0 + math.exp(-logit))
+def _threshold_logit(sensitivity: float, base: float) -> float:
+    """Log-odds above which a pixel is damage."""
+    return math.log(base / (1 - base)) - SENSITIVITY_GAIN * (sensitivity - 0.5)
 
 
-def _probability(image: np.ndarray, sigma: float, polarity: Polarity) -> np.ndarray:
-    """Return the network's defect probability ``(2, H, W)``: dark, bright.
+def _logits(image: np.ndarray, sigma: float, polarity: Polarity) -> np.ndarray:
+    """Return the network's damage log-odds ``(2, H, W)``: dark, bright.
 
-    A polarity that is not wanted gets zeros.
+    A polarity that is not wanted gets :data:`_NEVER`.
     """
-    h, w = image.shape[:2]
-    # The widest dilation reflects 16 px: pad tiny images first.
-    ph, pw = max(0, 17 - h), max(0, 17 - w)
-    work = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="symmetric") if ph or pw else image
     # Beyond the noise levels it was fitted on, the network sees the
     # largest one, and its evidence is discounted: contrasts measured in
     # noise deviations shrink as the noise grows.
-    z = logits(net_input(work, min(sigma, NOISE_FITTED)))[:, :h, :w]
+    z = logits(net_input(image, min(sigma, NOISE_FITTED)))
     if sigma > NOISE_FITTED:
         z -= np.float32(NOISE_DISCOUNT * math.log(sigma / NOISE_FITTED))
-    prob = (1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))).astype(np.float32)
     if polarity == "dark":
-        prob[1] = 0.0
+        z[1] = _NEVER
     elif polarity == "bright":
-        prob[0] = 0.0
-    return prob
+        z[0] = _NEVER
+    return z
 
 
 def _half(image: np.ndarray) -> np.ndarray:
@@ -132,27 +128,25 @@ def _half(image: np.ndarray) -> np.ndarray:
     return v.reshape(v.shape[0] // 2, 2, v.shape[1] // 2, 2, -1).mean(axis=(1, 3))
 
 
-def _pyramid_probability(image: np.ndarray, sigma: float, polarity: Polarity,
-                         levels: int) -> np.ndarray:
-    """Probability at full resolution, plus coarser passes for big specks."""
-    prob = _probability(image, sigma, polarity)
+def _pyramid_logits(image: np.ndarray, sigma: float, polarity: Polarity,
+                    levels: int) -> np.ndarray:
+    """Log-odds at full resolution, plus coarser passes for big specks."""
+    z = _logits(image, sigma, polarity)
     small, scale, s = image, 1, sigma
     for _ in range(levels):
         small, scale, s = _half(small), scale * 2, s / 2  # 2×2 means halve the noise
         if min(small.shape[:2]) < 8:
             break
-        coarse = _probability(small, s, polarity)
+        coarse = _logits(small, s, polarity)
         up = np.repeat(np.repeat(coarse, scale, axis=1), scale, axis=2)
-        np.maximum(prob, up[:, : prob.shape[1], : prob.shape[2]], out=prob)
-    return prob
+        np.maximum(z, up[:, : z.shape[1], : z.shape[2]], out=z)
+    return z
 
 
-def _soft_mask(prob: np.ndarray, sensitivity: float, base: float) -> np.ndarray:
+def _soft_mask(z: np.ndarray, sensitivity: float, base: float) -> np.ndarray:
     """Shift the log-odds so that 0.5 is the decision level."""
-    thr = _threshold(sensitivity, base)
-    p = np.clip(prob, 1e-6, 1 - 1e-6)
-    logit = np.log(p / (1 - p)) - np.float32(math.log(thr / (1 - thr)))
-    return (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
+    shifted = np.clip(z - np.float32(_threshold_logit(sensitivity, base)), -30.0, 30.0)
+    return (1.0 / (1.0 + np.exp(-shifted))).astype(np.float32)
 
 
 def _shape_filter(soft: np.ndarray, max_size: int, kinds: Kinds) -> np.ndarray:
@@ -172,11 +166,13 @@ def _shape_filter(soft: np.ndarray, max_size: int, kinds: Kinds) -> np.ndarray:
         keep &= ~is_line
     elif kinds == "lines":
         keep &= is_line
-    # A speck's size: the larger of its widest inscribed disc and the disc of
-    # equal area (a ragged detection of a big blob has a small inscribed
-    # disc); its soft edge may add a pixel on either side.
-    size = np.maximum(width, 2.0 * np.sqrt(area / np.pi))
-    keep &= is_line | (size <= max_size + 2)
+    # A compact speck's size is the larger of its widest inscribed disc and
+    # the disc of equal area (a ragged detection of a big blob has a small
+    # inscribed disc; its soft edge may add a pixel on either side).
+    # Elongated clusters (a hair across a speck) are judged by width alone.
+    compact = length < LINE_ELONGATION * np.maximum(width, 1.0)
+    size = np.where(compact, np.maximum(width, 2.0 * np.sqrt(area / np.pi) - 2.0), width)
+    keep &= is_line | (size <= max_size)
     if keep.all():
         return soft
     drop = ~np.concatenate([[True], keep])[labels]
@@ -272,8 +268,8 @@ def _detect(image: np.ndarray, sensitivity: float, max_size: int, polarity: Pola
         soft = detect_infrared(ir, sensitivity=sensitivity, max_size=max_size)[None]
     else:
         sigma = estimate_noise(plane(image, True)) if noise is None else max(noise, 1e-4)
-        prob = _pyramid_probability(image, sigma, polarity, _levels(max_size))
-        soft = _soft_mask(prob, sensitivity, decision_level())
+        z = _pyramid_logits(image, sigma, polarity, _levels(max_size))
+        soft = _soft_mask(z, sensitivity, decision_level())
     return np.stack([_shape_filter(m, max_size, kinds) for m in soft])
 
 
