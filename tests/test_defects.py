@@ -258,9 +258,18 @@ def test_network_convolution_matches_direct_correlation():
     x = rng.standard_normal((23, 19, 3)).astype(np.float32)
     w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)  # (out, in, kh, kw)
     b = rng.standard_normal(4).astype(np.float32)
-    mat = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(-1, 4))
+    mats = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(9, 3, 4))
+    m = 6  # the buffers' border, at least the dilation
     for d in (1, 2, 5):
-        got = net._conv3(x, mat, b, d)
+        pad = net._padded(23, 19, 3, m)
+        pad[m + 1:m + 24, m:m + 19] = x
+        net._reflect(pad, m, d)
+        np.testing.assert_array_equal(
+            pad[m + 1 - d:m + 24 + d, m - d:m + 19 + d],
+            np.pad(x, ((d, d), (d, d), (0, 0)), mode="reflect"))
+        dest = net._padded(23, 19, 4, m)
+        net._conv3(pad, m, d, mats, b, dest)
+        got = dest[m + 1:m + 24, m:m + 19]
         want = np.zeros((23, 19, 4), np.float64)
         for o in range(4):
             for i in range(3):

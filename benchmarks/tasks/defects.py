@@ -91,11 +91,16 @@ def detect_methods() -> list[Method]:
 def remove_methods() -> list[Method]:
     out = [photomend_method("remove-defects", "photomend remove-defects")]
     if "inpaint" in {s.id for s in photomend.operations()}:
+        # The target compares with the true mask filled by the same method.
+        method = photomend.registry.get("remove-defects").defaults()["method"]
+
         def truth_fill(case: Case) -> np.ndarray:
             if not case.truth["mask"].any():
                 return case.degraded
-            return photomend.run("inpaint", case.degraded, mask=case.truth["mask"])
-        out.append(Method("photomend inpaint of the true mask (reference)", truth_fill,
+            return photomend.run("inpaint", case.degraded, mask=case.truth["mask"],
+                                 method=method)
+        out.append(Method(f"photomend inpaint ({method}) of the true mask (reference)",
+                          truth_fill,
                           kind="reference"))
     cv2 = optional("cv2")
     out.append(Method("Dust & Scratches (median 5×5, threshold 0.04)",

@@ -121,13 +121,14 @@ def _build(images: list[np.ndarray], copies: int, seed: int, workers: int
         return list(pool.map(_age, jobs, chunksize=4))
 
 
-def _model(torch: Any) -> Any:
+def _model(torch: Any, width: int, dilations: tuple[int, ...], norm: bool = True) -> Any:
     nn = torch.nn
     layers: list[Any] = []
     c_in = CHANNELS[0]
-    for c_out, d in zip(CHANNELS[1:-1], DILATIONS, strict=True):
+    for d in dilations:
+        c_out = width
         layers += [nn.Conv2d(c_in, c_out, 3, padding=d, dilation=d, padding_mode="reflect"),
-                   nn.BatchNorm2d(c_out), nn.ReLU()]
+                   *([nn.BatchNorm2d(c_out)] if norm else []), nn.ReLU()]
         c_in = c_out
     head = nn.Conv2d(c_in, CHANNELS[-1], 1)
     nn.init.constant_(head.bias, math.log(0.02 / 0.98))  # start at the damage's prior
@@ -199,6 +200,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=128, help="crop edge in px")
     parser.add_argument("--minutes", type=float, default=0.0,
                         help="time allowed; the learning rate reaches zero by then (0: none)")
+    parser.add_argument("--width", type=int, default=CHANNELS[1],
+                        help="channels of the hidden layers")
+    parser.add_argument("--dilations", default=",".join(map(str, DILATIONS)),
+                        help="comma-separated dilation of each 3 × 3 layer")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="weights file to go on from (fine-tuning; its batch "
+                             "normalisation is already folded, so none is added)")
+    parser.add_argument("--lr", type=float, default=MAX_LR, help="peak learning rate")
     parser.add_argument("--out", type=Path, default=WEIGHTS_PATH, help="weights file")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
@@ -212,8 +221,19 @@ def main(argv: list[str] | None = None) -> None:
     val = _build(held, 2, 90_000, 2)
     print(f"{len(data)} aged copies, {len(val)} held out ({time.time() - t0:.0f} s)",
           flush=True)
-    net = _model(torch)
-    opt = torch.optim.Adam(net.parameters(), lr=MAX_LR)
+    dilations = tuple(int(d) for d in args.dilations.split(","))
+    if args.init is None:
+        net = _model(torch, args.width, dilations)
+    else:
+        with np.load(args.init) as f:
+            dilations = tuple(int(d) for d in f["dilations"]) if "dilations" in f else DILATIONS
+            convs = [(f[f"w{i}"], f[f"b{i}"]) for i in range(len(dilations) + 1)]
+        net = _model(torch, convs[0][0].shape[0], dilations, norm=False)
+        for m, (w, b) in zip([m for m in net if isinstance(m, torch.nn.Conv2d)], convs,
+                             strict=True):
+            m.weight.data = torch.from_numpy(w.copy())
+            m.bias.data = torch.from_numpy(b.copy())
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     rng = np.random.default_rng(0)
     start = time.time()
     running = 0.0
@@ -229,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
             break
         for group in opt.param_groups:
             warm = min(1.0, (step + 1) / 200)
-            group["lr"] = MAX_LR * warm * 0.5 * (1 + math.cos(math.pi * done))
+            group["lr"] = args.lr * warm * 0.5 * (1 + math.cos(math.pi * done))
         xb, yb = _batch(data, rng, args.size, args.batch)
         x = torch.from_numpy(xb)
         y = torch.from_numpy(yb.astype(np.float32))
@@ -250,9 +270,11 @@ def main(argv: list[str] | None = None) -> None:
     print("held-out F1 by level: " + ", ".join(f"{k}: {v:.3f}" for k, v in f1.items()))
     weights = _folded(torch, net)
     weights["level"] = np.float32(best)
+    weights["dilations"] = np.array(dilations, np.int32)
     weights["note"] = np.array(
         f"{len(data)} aged copies of {', '.join(TRAIN_SETS)} + synthetic scenes; "
-        f"{taken} steps of {args.batch} crops of {args.size} px; held-out F1 "
+        f"{taken} steps of {args.batch} crops of {args.size} px"
+        f"{f' from {args.init.name}' if args.init else ''}; dilations {dilations}; held-out F1 "
         f"{f1[best]:.3f} at level {best}")
     np.savez_compressed(args.out, allow_pickle=False, **weights)
     print(f"wrote {args.out} (level {best}, {math.fsum(w.size for w in weights.values())} "

@@ -18,7 +18,7 @@ from scipy import ndimage
 from ..errors import ParameterError
 from ..progress import Progress
 from ..registry import Param, operation
-from ._defects_net import REACH, decision_level, logits, net_input
+from ._defects_net import decision_level, logits, net_input, reach
 from ._defects_noise import estimate_noise, plane
 from .inpaint import inpaint as _inpaint
 
@@ -84,7 +84,7 @@ def _levels(max_size: int) -> int:
 def _halo(params: Mapping[str, Any]) -> int:
     if params.get("infrared") is not None:
         return _WHOLE_IMAGE
-    return REACH * 2 ** _levels(int(params["max_size"])) + int(params["max_size"]) + 4
+    return reach() * 2 ** _levels(int(params["max_size"])) + int(params["max_size"]) + 4
 
 
 def _remove_halo(params: Mapping[str, Any]) -> int:
