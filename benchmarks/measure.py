@@ -6,7 +6,11 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+_STATUS = Path("/proc/self/status")
 
 
 @dataclass
@@ -15,13 +19,43 @@ class Cost:
     peak_mb: float
 
 
+def _status_kb(field: str) -> int:
+    for line in _STATUS.read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def _reset_peak_rss() -> int | None:
+    """Reset the process's resident-set high-water mark; return the RSS (KiB).
+
+    None where this is not possible (not Linux, or /proc not writable).
+    """
+    try:
+        _CLEAR_REFS.write_text("5")  # Linux ≥ 4.0: VmHWM := current RSS
+        return _status_kb("VmRSS")
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def measure(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, Cost]:
     """Call ``fn`` and return its result with wall seconds and peak memory.
 
-    Peak memory is what Python and numpy allocated during the call
-    (tracemalloc; numpy reports its buffers to it). Memory allocated inside
-    foreign libraries that bypass it (OpenCV's C++ heap) is not counted.
+    On Linux, peak memory is the process's resident-set high-water mark
+    during the call above its resident set at the start: everything the
+    call made resident, numpy's buffers and foreign libraries' heaps
+    (OpenCV's C++ allocations) alike, and the call runs at full speed.
+    Elsewhere it falls back to tracemalloc (what Python and numpy
+    allocated), which slows Python-level loops: the defect detector ran
+    2.4 times slower under it.
     """
+    base = _reset_peak_rss()
+    if base is not None:
+        start = time.perf_counter()
+        result = fn(*args, **kwargs)
+        seconds = time.perf_counter() - start
+        peak = max(0, _status_kb("VmHWM") - base) * 1024
+        return result, Cost(seconds, peak / 2**20)
     tracemalloc.start()
     tracemalloc.reset_peak()
     start = time.perf_counter()

@@ -61,3 +61,14 @@ def test_main_writes_markdown_and_json(tmp_path, monkeypatch):
     payload = json.loads((tmp_path / "results.json").read_text())
     assert "sharpen" in payload["tasks"]
     assert "photomend sharpen" in (tmp_path / "results.md").read_text()
+
+
+def test_measure_sees_a_large_buffer():
+    from benchmarks.measure import measure
+
+    def allocate() -> float:
+        a = np.ones((64, 1024, 1024), np.uint8)  # 64 MiB, touched
+        return float(a[::4096].sum())
+
+    _, cost = measure(allocate)
+    assert 60 <= cost.peak_mb <= 200 and cost.seconds > 0

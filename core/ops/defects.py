@@ -28,8 +28,10 @@ __all__ = ["detect_defects", "detect_infrared", "estimate_noise", "remove_defect
 #: most confident pixel reaches this probability (at sensitivity 0.5).
 #: Filling a false alarm erases real detail (window bars, tripod legs and
 #: wires look exactly like scratches), while a missed speck is only left
-#: as it was.
-REMOVE_LEVEL = 0.9
+#: as it was. On held-out CBSD68/BSD68/McMaster photographs, 0.95 against
+#: 0.9 kept light-damage removal (34.35 / 34.34 dB), cost heavy damage
+#: 0.28 dB and left undamaged photographs far less touched (51.6 / 45.8 dB).
+REMOVE_LEVEL = 0.95
 #: Largest noise deviation (0–1 scale, as measured) the network was fitted
 #: on; noisier images are judged at this level with their evidence
 #: discounted by :data:`NOISE_DISCOUNT` log-odds per e-fold of extra noise.
