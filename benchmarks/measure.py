@@ -50,19 +50,17 @@ def measure(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, Cos
     2.4 times slower under it.
     """
     base = _reset_peak_rss()
-    if base is not None:
-        start = time.perf_counter()
-        result = fn(*args, **kwargs)
-        seconds = time.perf_counter() - start
-        peak = max(0, _status_kb("VmHWM") - base) * 1024
-        return result, Cost(seconds, peak / 2**20)
-    tracemalloc.start()
-    tracemalloc.reset_peak()
+    if base is None:
+        tracemalloc.start()
+        tracemalloc.reset_peak()
     start = time.perf_counter()
     try:
         result = fn(*args, **kwargs)
     finally:
         seconds = time.perf_counter() - start
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+        if base is None:
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        else:
+            peak = max(0, _status_kb("VmHWM") - base) * 1024
     return result, Cost(seconds, peak / 2**20)

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["CHANNELS", "DILATIONS", "WEIGHTS_PATH", "decision_level", "logits", "net_input",
-           "reach"]
+           "reach", "read_weights"]
 
 #: Channels of the input, the hidden layers and the output (the training
 #: default; the shipped weights file records its own shapes).
@@ -77,18 +77,26 @@ def net_input(image: np.ndarray, sigma: float) -> np.ndarray:
     return out
 
 
+def read_weights(path: Path) -> tuple[list[tuple[np.ndarray, np.ndarray]], tuple[int, ...],
+                                      float]:
+    """Read a weights file: per layer ``(weight (out, in, kh, kw), bias)``, dilations, level.
+
+    Files that do not record their dilations use :data:`DILATIONS`.
+    """
+    with np.load(path) as f:
+        dilations = tuple(int(d) for d in f["dilations"]) if "dilations" in f else DILATIONS
+        convs = [(f[f"w{i}"].astype(np.float32), f[f"b{i}"].astype(np.float32))
+                 for i in range(len(dilations) + 1)]
+        return convs, dilations, float(f["level"])
+
+
 @cache
 def _weights() -> tuple[tuple[tuple[np.ndarray, np.ndarray], ...], tuple[int, ...], float]:
-    with np.load(WEIGHTS_PATH) as f:
-        dilations = tuple(int(d) for d in f["dilations"]) if "dilations" in f else DILATIONS
-        n = len(dilations) + 1
-        layers = []
-        for i in range(n):
-            w = f[f"w{i}"].astype(np.float32)  # (out, in, kh, kw)
-            # (kh * kw, in, out): one (in, out) matrix per kernel tap.
-            mat = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(-1, *w.shape[1::-1]))
-            layers.append((mat, f[f"b{i}"].astype(np.float32)))
-        return tuple(layers), dilations, float(f["level"])
+    convs, dilations, level = read_weights(WEIGHTS_PATH)
+    # (kh * kw, in, out): one (in, out) matrix per kernel tap.
+    layers = tuple((np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(-1, *w.shape[1::-1])),
+                    b) for w, b in convs)
+    return layers, dilations, level
 
 
 def decision_level() -> float:

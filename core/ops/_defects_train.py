@@ -42,7 +42,7 @@ from PIL import Image as PILImage
 from scipy import ndimage
 
 from .. import quality, synth
-from ._defects_net import CHANNELS, DILATIONS, WEIGHTS_PATH, net_input
+from ._defects_net import CHANNELS, DILATIONS, WEIGHTS_PATH, net_input, read_weights
 from ._defects_noise import estimate_noise, plane
 
 __all__ = ["main"]
@@ -131,10 +131,9 @@ def _model(torch: Any, width: int, dilations: tuple[int, ...], norm: bool = True
     layers: list[Any] = []
     c_in = CHANNELS[0]
     for d in dilations:
-        c_out = width
-        layers += [nn.Conv2d(c_in, c_out, 3, padding=d, dilation=d, padding_mode="reflect"),
-                   *([nn.BatchNorm2d(c_out)] if norm else []), nn.ReLU()]
-        c_in = c_out
+        layers += [nn.Conv2d(c_in, width, 3, padding=d, dilation=d, padding_mode="reflect"),
+                   *([nn.BatchNorm2d(width)] if norm else []), nn.ReLU()]
+        c_in = width
     head = nn.Conv2d(c_in, CHANNELS[-1], 1)
     nn.init.constant_(head.bias, math.log(0.02 / 0.98))  # start at the damage's prior
     layers.append(head)
@@ -230,14 +229,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.init is None:
         net = _model(torch, args.width, dilations)
     else:
-        with np.load(args.init) as f:
-            dilations = tuple(int(d) for d in f["dilations"]) if "dilations" in f else DILATIONS
-            convs = [(f[f"w{i}"], f[f"b{i}"]) for i in range(len(dilations) + 1)]
+        convs, dilations, _ = read_weights(args.init)
         net = _model(torch, convs[0][0].shape[0], dilations, norm=False)
         for m, (w, b) in zip([m for m in net if isinstance(m, torch.nn.Conv2d)], convs,
                              strict=True):
-            m.weight.data = torch.from_numpy(w.copy())
-            m.bias.data = torch.from_numpy(b.copy())
+            m.weight.data = torch.from_numpy(w)
+            m.bias.data = torch.from_numpy(b)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     rng = np.random.default_rng(0)
     start = time.time()
