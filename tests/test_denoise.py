@@ -294,3 +294,17 @@ def test_errors_are_clear():
         photomend.run("denoise", img, grain=2)
     with pytest.raises(ImageError, match=r"\(H, W, C\) image"):
         denoise(np.zeros((16, 16), np.float32), sigma=5.0)
+
+
+def test_block_estimates_are_summed_per_position_like_add_at():
+    from photomend.ops._denoise_bm3d import _scatter_add
+
+    rng = np.random.default_rng(3)
+    rows = rng.integers(0, 40, 300)  # many repeats, some rows never hit
+    est = rng.normal(size=(300, 12)).astype(np.float32)
+    weight = rng.random((300, 2)).astype(np.float32)
+    acc = rng.normal(size=(40, 14)).astype(np.float32)
+    expected = acc.copy()
+    np.add.at(expected, rows, np.concatenate([est, weight], axis=1))
+    _scatter_add(acc, rows, est, weight)
+    np.testing.assert_allclose(acc, expected, rtol=1e-5, atol=1e-5)

@@ -4,8 +4,9 @@ Private helper of :mod:`photomend.ops.denoise`. A pass sweeps down the image
 in bands of reference-block rows; within a band everything is whole-array
 numpy: block distances for one row of search offsets at a time, the best
 matches of every reference block by one integer partition, the groups'
-3-D transforms as stacked matrix products, and aggregation with
-``np.add.at``. No Python loop runs per pixel, per block or per group.
+3-D transforms as stacked matrix products, and aggregation as a sparse
+sum per block position. No Python loop runs per pixel, per block or per
+group.
 
 Only the rows a band needs are kept (in ring buffers), so memory stays at
 a few tens of MB whatever the image size.
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
+from scipy.sparse import csr_matrix
 
 __all__ = ["OPPONENT", "Stage", "bm3d", "collaborative_stage"]
 
@@ -482,8 +484,6 @@ class _Sweep:
         cz = _Ring(ring_rows, wp, cnb)
         cb = _Ring(ring_rows, wp, cnb) if self.basic is not None else None
         acc = _Ring(ring_rows, wp, cnb + c)
-        lanes = np.arange(cnb)
-        wlanes = cnb + np.arange(c)
         start = max(0, int(steps[0][0]) - r)
         done = ready = start  # rows flushed to the image / rows with coefficients
         for rows in steps:
@@ -501,7 +501,7 @@ class _Sweep:
             members_all = (members_all // wp % ring_rows) * wp + members_all % wp  # ring slots
             flat_z = cz.data.reshape(-1, cnb)
             flat_b = None if cb is None else cb.data.reshape(-1, cnb)
-            flat_acc = acc.data.reshape(-1)
+            rows_acc = acc.data.reshape(-1, cnb + c)
             for n, hm in self.haar.items():
                 sel = np.flatnonzero(size == n)
                 if sel.size == 0:
@@ -509,13 +509,31 @@ class _Sweep:
                 members = members_all[sel, :n]
                 est, weight = _filter(flat_z, flat_b, members, hm, c, nb, self.sig2,
                                       self.thr, stage.wiener)
-                base = members.ravel()[:, None] * (cnb + c)
-                np.add.at(flat_acc, (base + lanes).ravel(), est.ravel())
-                np.add.at(flat_acc, (base + wlanes).ravel(), weight.ravel())
+                _scatter_add(rows_acc, members.ravel(), est, weight)
             if self.tick is not None:
                 self.tick()
         _flush(acc, done, hp, self.back, num, weights)
         return num, weights
+
+
+def _scatter_add(acc: np.ndarray, rows: np.ndarray, est: np.ndarray,
+                 weight: np.ndarray) -> None:
+    """Add ``est`` and ``weight`` (side by side) to the rows ``rows`` of ``acc``.
+
+    Rows may repeat (a block joins several groups). The entries are sorted
+    by row and summed per row as one sparse-times-dense product, which is
+    several times faster than ``np.add.at``; each row is then added once.
+    """
+    order = np.argsort(rows, kind="stable")
+    ordered = rows[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    indptr = np.append(starts, len(rows))
+    pick = csr_matrix((np.ones(len(rows), np.float32), order, indptr),
+                      shape=(len(starts), len(rows)))
+    target = ordered[starts]
+    k = est.shape[1]
+    acc[target, :k] += pick @ est
+    acc[target, k:] += pick @ weight
 
 
 def _flush(acc: _Ring, y0: int, y1: int, back: np.ndarray, num: np.ndarray,
