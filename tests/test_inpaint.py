@@ -286,3 +286,44 @@ def test_registration():
     assert spec.halo({"context": 40, "source": None}) is None  # the op crops per region
     names = [p.name for p in spec.params]
     assert names == ["method", "patch_size", "context", "source", "seed"]
+
+
+def test_thin_damage_the_self_test_rejects_keeps_the_smooth_fill(monkeypatch):
+    # Where the self-test finds no use for copied texture (share 0), the
+    # damage keeps its diffusion fill and the patch fill never runs on it.
+    from photomend.ops import inpaint as module
+
+    rng = np.random.default_rng(4)
+    img = (0.5 + 0.05 * rng.standard_normal((96, 96, 3))).astype(np.float32)
+    mask = np.zeros((96, 96), np.float32)
+    mask[48, 10:86] = 1.0
+    calls = []
+
+    def no_share(filled, hole, *args, **kwargs):
+        calls.append("test")
+        return np.zeros(hole.shape, np.float32)
+
+    def counting(*args, **kwargs):
+        calls.append("patch")
+        return real(*args, **kwargs)
+
+    real = module.patch_fill
+    monkeypatch.setattr(module, "_validated_share", no_share)
+    monkeypatch.setattr(module, "patch_fill", counting)
+    out = inpaint(img, mask=mask)
+    assert calls == ["test"]
+    np.testing.assert_array_equal(out, inpaint(img, mask=mask, method="diffusion"))
+
+
+def test_broad_blur_matches_the_gaussian_filter_inside():
+    from scipy import ndimage
+
+    from photomend.ops.inpaint import _broad_blur
+
+    rng = np.random.default_rng(5)
+    planes = (rng.random((2, 301, 257)) < 0.02).astype(np.float32)
+    got = _broad_blur(planes, 32.0)
+    for p, g in zip(planes, got, strict=True):
+        ref = ndimage.gaussian_filter(p, 32.0)
+        assert np.abs(g - ref)[40:-40, 40:-40].max() < 0.03 * ref.max()
+        assert np.abs(g - ref).max() < 0.2 * ref.max()

@@ -20,7 +20,8 @@ from ..progress import Progress
 from ..registry import Param, operation
 from ._defects_net import decision_level, logits, net_input, reach
 from ._defects_noise import estimate_noise, plane
-from .inpaint import inpaint as _inpaint
+from ._regions import region_max
+from .inpaint import CONTEXT, fill_damage
 
 __all__ = ["detect_defects", "detect_infrared", "estimate_noise", "remove_defects"]
 
@@ -90,8 +91,8 @@ def _halo(params: Mapping[str, Any]) -> int:
 
 
 def _remove_halo(params: Mapping[str, Any]) -> int:
-    # The fill looks up to inpaint's default context (64 px) around each hole.
-    return _halo(params) + 64 + 2
+    # The fill looks up to inpaint's default context around each hole.
+    return _halo(params) + CONTEXT + 2
 
 
 def _prepare(image: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
@@ -157,9 +158,8 @@ def _shape_filter(soft: np.ndarray, max_size: int, kinds: Kinds) -> np.ndarray:
     labels, count = ndimage.label(found, structure=np.ones((3, 3), bool))
     if count == 0:
         return soft
-    index = np.arange(1, count + 1)
     depth = ndimage.distance_transform_edt(found)
-    width = 2.0 * np.asarray(ndimage.maximum(depth, labels, index)) - 1.0
+    width = 2.0 * region_max(depth, labels, count, found)[1:] - 1.0
     area = np.bincount(labels.ravel(), minlength=count + 1)[1:].astype(np.float64)
     length = area / np.maximum(width, 1.0)
     is_line = (width <= LINE_WIDTH) & (length >= LINE_ELONGATION * np.maximum(width, 1.0))
@@ -193,7 +193,7 @@ def _confident(soft: np.ndarray) -> np.ndarray:
     base = decision_level()
     shift = math.log(REMOVE_LEVEL / (1 - REMOVE_LEVEL)) - math.log(base / (1 - base))
     level = 1.0 / (1.0 + math.exp(-shift))
-    peak = np.asarray(ndimage.maximum(soft, labels, np.arange(1, count + 1)))
+    peak = region_max(soft, labels, count, found)[1:]
     return np.concatenate([[False], peak > level])[labels]
 
 
@@ -425,15 +425,14 @@ def remove_defects(
     holes = soft > 0.5 if infrared is not None else np.stack([_confident(m) for m in soft])
     if mask is not None:
         holes &= np.asarray(mask)[None] > 0
-    hole = holes.any(axis=0)
+    hole = np.asarray(holes.any(axis=0))
     if report is not None:
         report["defects"] = hole.astype(np.float32)
     if not hole.any():
         prog.update(1.0)
         return image.copy()
     # Inpaint's own defaults for everything but the method.
-    filled = _inpaint(image, method=method, mask=hole.astype(np.float32),
-                      progress=prog.span(0.5, 1.0))
+    filled = fill_damage(image, hole, method, prog.span(0.5, 1.0))
     if len(holes) == 2:
         # A dark defect only ever darkens: its repair may only brighten
         # (and the reverse for bright ones), so a false alarm on real dark
