@@ -281,9 +281,12 @@ def _block_sums(a: np.ndarray, b: int) -> np.ndarray:
 
 
 def _filter(cz: np.ndarray, cb: np.ndarray | None, members: np.ndarray, hm: np.ndarray,
-            c: int, nb: int, sig2: float, thr: np.float32,
+            c: int, nb: int, sig2: np.ndarray, thr: np.ndarray,
             wiener: bool) -> tuple[np.ndarray, np.ndarray]:
     """Filter groups of equal size in the 3-D transform domain.
+
+    ``sig2`` and ``thr`` hold each channel's noise variance and hard
+    threshold, shaped ``(c, 1)``.
 
     Returns the weighted filtered coefficients of every member (m*n, c*nb)
     and the member weights (m*n, c).
@@ -295,15 +298,15 @@ def _filter(cz: np.ndarray, cb: np.ndarray | None, members: np.ndarray, hm: np.n
         assert cb is not None
         tb = np.matmul(hm, cb[members]).reshape(m, n, c, nb)
         tb *= tb
-        shrink = tb / (tb + np.float32(sig2))
+        shrink = tb / (tb + sig2)
         tz *= shrink
         energy = np.einsum("mncj,mncj->mc", shrink, shrink)
-        weight = 1.0 / (sig2 * np.maximum(energy, 1e-3))
+        weight = 1.0 / (sig2[:, 0] * np.maximum(energy, 1e-3))
     else:
         keep = np.abs(tz) > thr
         tz *= keep
         nz = np.count_nonzero(keep, axis=(1, 3))
-        weight = 1.0 / (sig2 * np.maximum(nz, 1))
+        weight = 1.0 / (sig2[:, 0] * np.maximum(nz, 1))
     weight = weight.astype(np.float32)
     tz *= weight[:, None, :, None]
     est = np.matmul(hm.T, tz.reshape(m, n, c * nb))
@@ -331,7 +334,7 @@ class _Ring:
 Report = Callable[[float], None]
 
 
-def collaborative_stage(noisy: np.ndarray, sigma: float, stage: Stage, *,
+def collaborative_stage(noisy: np.ndarray, sigma: float | np.ndarray, stage: Stage, *,
                         guide: np.ndarray | None = None,
                         basic: np.ndarray | None = None, workers: int = 1,
                         progress: Report | None = None) -> np.ndarray:
@@ -342,8 +345,9 @@ def collaborative_stage(noisy: np.ndarray, sigma: float, stage: Stage, *,
     noisy : ndarray
         float32 ``(C, H, W)`` with white noise of std `sigma` in every
         channel (channels decorrelated, e.g. opponent colour).
-    sigma : float
-        Noise standard deviation, same scale as the pixels.
+    sigma : float or ndarray
+        Noise standard deviation, same scale as the pixels: one for all
+        channels or one per channel.
     stage : Stage
         The pass's settings.
     guide : ndarray, optional
@@ -393,8 +397,11 @@ def collaborative_stage(noisy: np.ndarray, sigma: float, stage: Stage, *,
     shifts = sliding_window_view(gpad, w, axis=1)  # (h + 2r, 2r + 1, w)
     energy = np.pad(_block_sums(guide.astype(np.float64) ** 2, b).astype(np.float32), r)
     ys, xs = np.arange(0, hp, s), np.arange(0, wp, s)
-    sig2 = float(sigma) ** 2
-    thr = np.float32(stage.lam * sigma)
+    per_channel = np.broadcast_to(np.asarray(sigma, np.float64), (noisy.shape[0],))
+    # A channel without noise is still filtered, as if with a trace of it.
+    per_channel = np.maximum(per_channel, 1e-3 * max(float(per_channel.max()), 1e-6))
+    sig2 = (per_channel ** 2).astype(np.float32)[:, None]
+    thr = (stage.lam * per_channel).astype(np.float32)[:, None]
     haar = {}
     n = 1
     while n <= stage.group:
@@ -460,7 +467,7 @@ class _Sweep:
     def __init__(self, noisy: np.ndarray, basic: np.ndarray | None, shifts: np.ndarray,
                  energy: np.ndarray, xs: np.ndarray, hp: int, wp: int, stage: Stage,
                  fwd: np.ndarray, back: np.ndarray, haar: dict[int, np.ndarray],
-                 sig2: float, thr: np.float32, sub: int,
+                 sig2: np.ndarray, thr: np.ndarray, sub: int,
                  tick: Callable[[], None] | None) -> None:
         self.noisy, self.basic, self.shifts, self.energy = noisy, basic, shifts, energy
         self.xs, self.hp, self.wp, self.stage = xs, hp, wp, stage
@@ -568,7 +575,8 @@ OPPONENT = np.array([[1.0, 1.0, 1.0], [1.0, 0.0, -1.0], [0.5, -1.0, 0.5]]) / np.
     [[3.0], [2.0], [1.5]])
 
 
-def bm3d(image: np.ndarray, sigma: float, first: Stage, second: Stage | None, *,
+def bm3d(image: np.ndarray, sigma: float | np.ndarray, first: Stage,
+         second: Stage | None, *,
          workers: int = 1, progress: Report | None = None) -> np.ndarray:
     """Denoise with BM3D (gray) or CBM3D (colour).
 
@@ -577,8 +585,10 @@ def bm3d(image: np.ndarray, sigma: float, first: Stage, second: Stage | None, *,
     image : ndarray
         float32 ``(H, W, C)``; colour (C = 3) is filtered in the opponent
         space with blocks matched on luma, other channel counts jointly.
-    sigma : float
-        Noise standard deviation, same scale as the pixels.
+    sigma : float or ndarray
+        Noise standard deviation, same scale as the pixels: one for every
+        channel, or one per filtered plane (for colour the opponent planes:
+        luma, red–blue, green–magenta).
     first, second : Stage
         The hard-thresholding pass and the (optional) Wiener pass.
     workers : int

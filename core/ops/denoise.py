@@ -35,6 +35,14 @@ _SHOT_SPREAD = 0.35
 _SHOT_MISFIT = 0.12
 #: Below this share of shot noise the variance-stabilising transform is skipped.
 _MIN_SHOT = 0.05
+#: A measured luma share of the noise this close to 1/3 (independent noise
+#: in R, G and B) is taken as exactly 1/3: white noise reads 0.33–0.40 on
+#: Kodak24, CBSD68 and McMaster at σ = 5–25, gray noise 0.99–1.
+_SHARE_DEAD_ZONE = 0.1
+#: Below the first noise level (0–255) the luma share is not trusted, above
+#: the second fully: a faint noise floor is mostly the photo's own fine
+#: texture and grain, which sits in luma (clean photos read 0.86–1).
+_SHARE_TRUSTED = (3.0, 6.0)
 #: From this noise level (0–255) on, the second pass matches blocks on the
 #: first pass's result: distances between noisy blocks get unreliable.
 _PILOT_MATCHING = 30.0
@@ -60,6 +68,11 @@ class NoiseEstimate:
         Whether the noise clearly grows with brightness.
     a, b : float
         The variance model ``var(x) = a * x + b`` on the [0, 1] scale.
+    luma_share : float
+        Share of the noise variance in brightness (the luma plane) rather
+        than in colour: 1/3 for independent noise in R, G and B (sensors,
+        scanners), 1 for gray noise such as monochrome film grain, less
+        than 1/3 for mostly colour noise. 1 for gray images.
 
     Notes
     -----
@@ -76,6 +89,7 @@ class NoiseEstimate:
     signal_dependent: bool
     a: float
     b: float
+    luma_share: float = 1.0 / 3.0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # works for frozen and plain dataclasses alike
@@ -84,6 +98,7 @@ class NoiseEstimate:
         set_(self, "shot", round(float(self.shot), 4))
         set_(self, "a", float(f"{float(self.a):.6g}"))
         set_(self, "b", float(f"{float(self.b):.6g}"))
+        set_(self, "luma_share", round(float(self.luma_share), 4))
 
 
 def estimate_noise(image: np.ndarray | Image) -> NoiseEstimate:
@@ -159,11 +174,14 @@ def estimate_noise(image: np.ndarray | Image) -> NoiseEstimate:
         sigma1 = float(np.sqrt(np.mean(var)))
         channels = tuple(float(255.0 * _nm.difference_sigma(pixels[..., c].astype(np.float64)))
                          for c in range(pixels.shape[-1]))
-        return NoiseEstimate(255.0 * sigma1, channels, 0.0, False, 0.0, sigma1 ** 2)
+        return NoiseEstimate(255.0 * sigma1, channels, 0.0, False, 0.0, sigma1 ** 2,
+                             _luma_share(np.array(var)))
     rows = _nm.unclipped(rows)
     planes = np.einsum("pc,cnk->pnk", _cf.OPPONENT.astype(np.float32), rows) if color else rows
     energies = np.stack([_nm.texture(p) for p in planes])
-    sigma1 = float(np.sqrt(_nm.image_variance(planes, energies)))
+    variances = _nm.plane_variances(planes, energies)
+    sigma1 = float(np.sqrt(variances.mean()))
+    share = _luma_share(variances)
     channels = (tuple(float(255.0 * np.sqrt(_nm.image_variance(rows[c:c + 1])))
                       for c in range(3)) if color else (255.0 * sigma1,))
     model = (_nm.level_model(planes, rows.mean(axis=(0, 2)), energies)
@@ -176,8 +194,16 @@ def estimate_noise(image: np.ndarray | Image) -> NoiseEstimate:
             mid = max(a * 0.5 + b, 1e-12)
             shot = float(np.clip(a * 0.5 / mid, 0.0, 1.0))
             return NoiseEstimate(float(255.0 * np.sqrt(mid)), channels, shot, True,
-                                 float(a), float(max(b, 0.0)))
-    return NoiseEstimate(255.0 * sigma1, channels, 0.0, False, 0.0, sigma1 ** 2)
+                                 float(a), float(max(b, 0.0)), share)
+    return NoiseEstimate(255.0 * sigma1, channels, 0.0, False, 0.0, sigma1 ** 2, share)
+
+
+def _luma_share(variances: np.ndarray) -> float:
+    """Return the luma plane's share of the noise variance (1 for one plane)."""
+    total = float(np.sum(variances))
+    if len(variances) == 1 or total <= 0.0:
+        return 1.0 if len(variances) == 1 else 1.0 / 3.0
+    return float(variances[0]) / total
 
 
 def _as_pixels(image: np.ndarray) -> np.ndarray:
@@ -218,10 +244,10 @@ def _prepare(image: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
     if params.get("sigma") is None:
         est = estimate_noise(image)
         return {"sigma": est.sigma, "shot": est.shot if params.get("shot") is None
-                else params["shot"]}
-    if params.get("shot") is None:
-        return {"shot": 0.0}
-    return {}
+                else params["shot"], "luma_share": est.luma_share
+                if params.get("luma_share") is None else params["luma_share"]}
+    return {name: default for name, default in (("shot", 0.0), ("luma_share", 1.0 / 3.0))
+            if params.get(name) is None}
 
 
 @operation("denoise", label="_Denoise", menu="Enhance", local=True, halo=_halo,
@@ -246,6 +272,12 @@ def denoise(
         "Share of the noise that grows with brightness (photon shot noise "
         "of digital sensors): 0 for uniform noise, 1 for pure shot noise. "
         "Leave empty to measure it (0 when the level is set by hand).",
+        min=0.0, max=1.0, step=0.05, advanced=True)] = None,
+    luma_share: Annotated[float | None, Param(
+        "Share of the noise in brightness rather than colour: 1/3 for "
+        "independent noise in red, green and blue (digital sensors, "
+        "scanners), 1 for gray noise such as monochrome film grain. Leave "
+        "empty to measure it (1/3 when the level is set by hand).",
         min=0.0, max=1.0, step=0.05, advanced=True)] = None,
     progress: Progress | None = None,
 ) -> np.ndarray:
@@ -273,6 +305,10 @@ def denoise(
         Fraction of the removed brightness noise added back.
     shot : float, optional
         Signal-dependent share of the noise variance at mid-grey.
+    luma_share : float, optional
+        Share of the noise variance in the luma plane (colour images);
+        None measures it with :func:`estimate_noise` when `sigma` is
+        measured too, and takes 1/3 (independent R, G, B noise) otherwise.
     progress : Progress, optional
         Progress reporting and cancellation (filled in by the engine).
 
@@ -304,7 +340,15 @@ def denoise(
     groups of 16 are matched on ``B``. A block joins a group while its mean
     squared difference stays below ``(3000 + 3.2 σ²) / 255²`` (pass 2 above
     30: ``0.8 σ² / 255²``). Colour uses the orthonormal opponent transform
-    (noise stays white with the same σ), with groups formed on luma. The
+    (noise stays white with the same σ), with groups formed on luma. Each
+    opponent plane is filtered with its own noise level: independent
+    noise in R, G and B puts the same σ in all three, while gray noise
+    (monochrome film grain) puts ``√3 σ`` in luma and none in colour, so
+    a single level would leave luma grain half-removed and blur colour
+    detail for nothing. The split is ``luma_share`` (measured by
+    :func:`estimate_noise`; shares within 0.1 of 1/3 count as 1/3, and
+    below ``sigma`` 3–6 the share is eased towards 1/3, as a faint noise
+    floor is mostly the photo's own luma texture). The
     'fast' method is pass 1 alone, searching ±8 px.
 
     Signal-dependent noise with variance ``a·x + b`` is first made uniform
@@ -334,10 +378,12 @@ def denoise(
         raise ImageError(msg)
     prog = progress if progress is not None else Progress()
     pixels = image.astype(np.float32, copy=False)
+    color = pixels.shape[2] == 3
     if sigma is None:
         est = estimate_noise(pixels)
         sigma = est.sigma
         shot = est.shot if shot is None else shot
+        luma_share = est.luma_share if luma_share is None else luma_share
     shot = 0.0 if shot is None else float(shot)
     s1 = float(sigma) / 255.0
     if s1 <= 0.0:
@@ -350,7 +396,8 @@ def denoise(
     # not inside the engine's tile workers, which are parallel already.
     parallel = (threading.current_thread() is threading.main_thread()
                 and pixels.shape[0] * pixels.shape[1] >= 256 * 256)
-    out = _cf.bm3d(work, s1, first, second, workers=min(2, _cores()) if parallel else 1,
+    level = _plane_sigmas(s1, float(sigma), luma_share) if color else s1
+    out = _cf.bm3d(work, level, first, second, workers=min(2, _cores()) if parallel else 1,
                    progress=prog.update)
     if shot >= _MIN_SHOT:
         out = _unstabilise(out, s1, shot)
@@ -360,6 +407,31 @@ def denoise(
             residual = residual.mean(axis=2, keepdims=True)
         out = out + np.float32(grain) * residual
     return out.astype(np.float32, copy=False)
+
+
+def _plane_sigmas(s1: float, sigma: float, luma_share: float | None) -> np.ndarray:
+    """Return the noise deviation of each opponent plane (luma, red–blue, green–magenta).
+
+    `s1` is the mean per-channel deviation (0–1 scale), `sigma` the same on
+    the 0–255 scale. The three planes carry ``3 s1²`` of variance in all;
+    the luma plane gets `luma_share` of it, after :data:`_SHARE_DEAD_ZONE`
+    and :data:`_SHARE_TRUSTED` have pulled the share towards 1/3 (white
+    noise), and the colour planes split the rest.
+    """
+    third = 1.0 / 3.0
+    share = third if luma_share is None else float(np.clip(luma_share, 0.0, 1.0))
+    d = _SHARE_DEAD_ZONE
+    # Continuous dead zone: 1/3 ± d maps to 1/3, 0 and 1 stay where they are.
+    if share > third + d:
+        share = third + (share - third - d) * (1.0 - third) / (1.0 - third - d)
+    elif share < third - d:
+        share = third - (third - d - share) * third / (third - d)
+    else:
+        share = third
+    lo, hi = _SHARE_TRUSTED
+    trust = float(np.clip((sigma - lo) / (hi - lo), 0.0, 1.0))
+    share = third + trust * (share - third)
+    return s1 * np.sqrt([3.0 * share, 1.5 * (1.0 - share), 1.5 * (1.0 - share)])
 
 
 def _variance_model(s1: float, shot: float) -> tuple[float, float]:
