@@ -13,7 +13,7 @@ from scipy import ndimage
 import photomend
 from photomend import Cancelled, ImageError, ParameterError, quality, synth
 from photomend.ops import _denoise_noise as _nm
-from photomend.ops.denoise import NoiseEstimate, denoise, estimate_noise
+from photomend.ops.denoise import NoiseEstimate, denoise, estimate_noise, noise_split
 
 
 def _noisy(clean, sigma, seed=0):
@@ -132,10 +132,15 @@ def test_gray_noise_in_colour_is_removed_from_luma_and_colour_kept(scene):
     auto = quality.psnr(clean, np.clip(denoise(noisy), 0, 1))
     single = quality.psnr(clean, np.clip(denoise(noisy, luma_share=1 / 3), 0, 1))
     assert auto > single + 2.0
-    # independent noise keeps one level for all planes
+    # independent noise, measured, keeps one level for all planes
     white = _noisy(clean, 20.0, seed=5)
-    np.testing.assert_array_equal(denoise(white, sigma=20.0),
-                                  denoise(white, sigma=20.0, luma_share=1 / 3))
+    est = estimate_noise(white)
+    assert est.luma_share != 1 / 3 and noise_split(est) == 1 / 3
+    np.testing.assert_array_equal(
+        denoise(white), denoise(white, sigma=est.sigma, shot=est.shot, luma_share=1 / 3))
+    # a share given by hand is used as it is
+    assert not np.array_equal(denoise(white, sigma=20.0, luma_share=0.4),
+                              denoise(white, sigma=20.0))
 
 
 def test_compressed_noise_is_still_measured():

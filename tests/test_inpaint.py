@@ -327,3 +327,13 @@ def test_broad_blur_matches_the_gaussian_filter_inside():
         ref = ndimage.gaussian_filter(p, 32.0)
         assert np.abs(g - ref)[40:-40, 40:-40].max() < 0.03 * ref.max()
         assert np.abs(g - ref).max() < 0.2 * ref.max()
+
+
+def test_fill_damage_leaves_an_image_with_nothing_known_alone():
+    from photomend.ops.inpaint import fill_damage
+    from photomend.progress import Progress
+
+    img = np.random.default_rng(6).random((12, 12, 3)).astype(np.float32)
+    everything = np.ones((12, 12), bool)
+    np.testing.assert_array_equal(fill_damage(img, everything, "auto", Progress()), img)
+    np.testing.assert_array_equal(fill_damage(img, ~everything, "auto", Progress()), img)

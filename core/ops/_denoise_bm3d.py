@@ -343,8 +343,8 @@ def collaborative_stage(noisy: np.ndarray, sigma: float | np.ndarray, stage: Sta
     Parameters
     ----------
     noisy : ndarray
-        float32 ``(C, H, W)`` with white noise of std `sigma` in every
-        channel (channels decorrelated, e.g. opponent colour).
+        float32 ``(C, H, W)`` with white noise in every channel, of std
+        `sigma` (channels decorrelated, e.g. opponent colour).
     sigma : float or ndarray
         Noise standard deviation, same scale as the pixels: one for all
         channels or one per channel.
@@ -531,6 +531,8 @@ def _scatter_add(acc: np.ndarray, rows: np.ndarray, est: np.ndarray,
     by row and summed per row as one sparse-times-dense product, which is
     several times faster than ``np.add.at``; each row is then added once.
     """
+    if len(rows) == 0:
+        return
     order = np.argsort(rows, kind="stable")
     ordered = rows[order]
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))

@@ -34,9 +34,9 @@ def region_max(values: np.ndarray, labels: np.ndarray, count: int,
 
     Notes
     -----
-    Only the region pixels are visited, so this costs as much as the
-    regions are large, whereas ``scipy.ndimage.maximum`` sorts the whole
-    image by label.
+    One pass over the image picks the region pixels and one over those
+    takes the maxima: no sorting, whereas ``scipy.ndimage.maximum`` sorts
+    the whole image by label.
     """
     out = np.zeros(count + 1)
     pick = labels > 0 if where is None else where

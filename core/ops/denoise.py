@@ -17,7 +17,7 @@ from ..tiles import workers as _cores
 from . import _denoise_bm3d as _cf
 from . import _denoise_noise as _nm
 
-__all__ = ["NoiseEstimate", "denoise", "estimate_noise"]
+__all__ = ["NoiseEstimate", "denoise", "estimate_noise", "noise_split"]
 
 Method = Literal["quality", "fast"]
 
@@ -72,7 +72,9 @@ class NoiseEstimate:
         Share of the noise variance in brightness (the luma plane) rather
         than in colour: 1/3 for independent noise in R, G and B (sensors,
         scanners), 1 for gray noise such as monochrome film grain, less
-        than 1/3 for mostly colour noise. 1 for gray images.
+        than 1/3 for mostly colour noise. :func:`estimate_noise` gives 1
+        for gray images and 1/3 for colour ones too small to tell; the
+        field defaults to 1/3.
 
     Notes
     -----
@@ -174,8 +176,10 @@ def estimate_noise(image: np.ndarray | Image) -> NoiseEstimate:
         sigma1 = float(np.sqrt(np.mean(var)))
         channels = tuple(float(255.0 * _nm.difference_sigma(pixels[..., c].astype(np.float64)))
                          for c in range(pixels.shape[-1]))
+        # Neighbour differences are raised by texture, mostly in luma: no
+        # reliable split of the noise here.
         return NoiseEstimate(255.0 * sigma1, channels, 0.0, False, 0.0, sigma1 ** 2,
-                             _luma_share(np.array(var)))
+                             1.0 / 3.0 if color else 1.0)
     rows = _nm.unclipped(rows)
     planes = np.einsum("pc,cnk->pnk", _cf.OPPONENT.astype(np.float32), rows) if color else rows
     energies = np.stack([_nm.texture(p) for p in planes])
@@ -244,7 +248,7 @@ def _prepare(image: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
     if params.get("sigma") is None:
         est = estimate_noise(image)
         return {"sigma": est.sigma, "shot": est.shot if params.get("shot") is None
-                else params["shot"], "luma_share": est.luma_share
+                else params["shot"], "luma_share": noise_split(est)
                 if params.get("luma_share") is None else params["luma_share"]}
     return {name: default for name, default in (("shot", 0.0), ("luma_share", 1.0 / 3.0))
             if params.get(name) is None}
@@ -277,7 +281,8 @@ def denoise(
         "Share of the noise in brightness rather than colour: 1/3 for "
         "independent noise in red, green and blue (digital sensors, "
         "scanners), 1 for gray noise such as monochrome film grain. Leave "
-        "empty to measure it (1/3 when the level is set by hand).",
+        "empty to measure it (1/3 when the level is set by hand; a "
+        "measured share close to 1/3, or of faint noise, counts as 1/3).",
         min=0.0, max=1.0, step=0.05, advanced=True)] = None,
     progress: Progress | None = None,
 ) -> np.ndarray:
@@ -340,15 +345,16 @@ def denoise(
     groups of 16 are matched on ``B``. A block joins a group while its mean
     squared difference stays below ``(3000 + 3.2 σ²) / 255²`` (pass 2 above
     30: ``0.8 σ² / 255²``). Colour uses the orthonormal opponent transform
-    (noise stays white with the same σ), with groups formed on luma. Each
+    (independent noise of equal strength in R, G and B stays white with the
+    same σ), with groups formed on luma. Each
     opponent plane is filtered with its own noise level: independent
     noise in R, G and B puts the same σ in all three, while gray noise
     (monochrome film grain) puts ``√3 σ`` in luma and none in colour, so
     a single level would leave luma grain half-removed and blur colour
-    detail for nothing. The split is ``luma_share`` (measured by
-    :func:`estimate_noise`; shares within 0.1 of 1/3 count as 1/3, and
-    below ``sigma`` 3–6 the share is eased towards 1/3, as a faint noise
-    floor is mostly the photo's own luma texture). The
+    detail for nothing. The split is ``luma_share``; when it is measured
+    (:func:`estimate_noise`, :func:`noise_split`), shares within 0.1 of 1/3
+    count as 1/3, and below ``sigma`` 3–6 the share is eased towards 1/3,
+    as a faint noise floor is mostly the photo's own luma texture. The
     'fast' method is pass 1 alone, searching ±8 px.
 
     Signal-dependent noise with variance ``a·x + b`` is first made uniform
@@ -383,7 +389,7 @@ def denoise(
         est = estimate_noise(pixels)
         sigma = est.sigma
         shot = est.shot if shot is None else shot
-        luma_share = est.luma_share if luma_share is None else luma_share
+        luma_share = noise_split(est) if luma_share is None else luma_share
     shot = 0.0 if shot is None else float(shot)
     s1 = float(sigma) / 255.0
     if s1 <= 0.0:
@@ -396,7 +402,7 @@ def denoise(
     # not inside the engine's tile workers, which are parallel already.
     parallel = (threading.current_thread() is threading.main_thread()
                 and pixels.shape[0] * pixels.shape[1] >= 256 * 256)
-    level = _plane_sigmas(s1, float(sigma), luma_share) if color else s1
+    level = _plane_sigmas(s1, luma_share) if color else s1
     out = _cf.bm3d(work, level, first, second, workers=min(2, _cores()) if parallel else 1,
                    progress=prog.update)
     if shot >= _MIN_SHOT:
@@ -409,17 +415,25 @@ def denoise(
     return out.astype(np.float32, copy=False)
 
 
-def _plane_sigmas(s1: float, sigma: float, luma_share: float | None) -> np.ndarray:
-    """Return the noise deviation of each opponent plane (luma, red–blue, green–magenta).
+def noise_split(est: NoiseEstimate) -> float:
+    """Return the luma share of the noise that :func:`denoise` acts on.
 
-    `s1` is the mean per-channel deviation (0–1 scale), `sigma` the same on
-    the 0–255 scale. The three planes carry ``3 s1²`` of variance in all;
-    the luma plane gets `luma_share` of it, after :data:`_SHARE_DEAD_ZONE`
-    and :data:`_SHARE_TRUSTED` have pulled the share towards 1/3 (white
-    noise), and the colour planes split the rest.
+    Parameters
+    ----------
+    est : NoiseEstimate
+        A measurement by :func:`estimate_noise`.
+
+    Returns
+    -------
+    float
+        ``est.luma_share`` pulled towards 1/3 (independent noise in R, G
+        and B): shares within :data:`_SHARE_DEAD_ZONE` of 1/3 become 1/3
+        (continuously: 0 and 1 stay), and below the noise levels of
+        :data:`_SHARE_TRUSTED` the share is eased to 1/3, because a faint
+        noise floor is mostly the photo's own luma texture.
     """
     third = 1.0 / 3.0
-    share = third if luma_share is None else float(np.clip(luma_share, 0.0, 1.0))
+    share = float(np.clip(est.luma_share, 0.0, 1.0))
     d = _SHARE_DEAD_ZONE
     # Continuous dead zone: 1/3 ± d maps to 1/3, 0 and 1 stay where they are.
     if share > third + d:
@@ -429,8 +443,18 @@ def _plane_sigmas(s1: float, sigma: float, luma_share: float | None) -> np.ndarr
     else:
         share = third
     lo, hi = _SHARE_TRUSTED
-    trust = float(np.clip((sigma - lo) / (hi - lo), 0.0, 1.0))
-    share = third + trust * (share - third)
+    trust = float(np.clip((est.sigma - lo) / (hi - lo), 0.0, 1.0))
+    return third + trust * (share - third)
+
+
+def _plane_sigmas(s1: float, luma_share: float | None) -> np.ndarray:
+    """Return the noise deviation of each opponent plane (luma, red–blue, green–magenta).
+
+    `s1` is the mean per-channel deviation (0–1 scale): the three planes
+    carry ``3 s1²`` of variance in all, the luma plane `luma_share` of it
+    (1/3 when None), the colour planes half the rest each.
+    """
+    share = 1.0 / 3.0 if luma_share is None else float(np.clip(luma_share, 0.0, 1.0))
     return s1 * np.sqrt([3.0 * share, 1.5 * (1.0 - share), 1.5 * (1.0 - share)])
 
 

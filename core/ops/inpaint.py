@@ -218,7 +218,8 @@ def _broad_blur(planes: np.ndarray, sigma: float) -> np.ndarray:
     if f == 1 or min(h, w) < 4 * f:
         return np.stack([ndimage.gaussian_filter(p, sigma) for p in planes])
     hb, wb = -(-h // f), -(-w // f)
-    padded = np.pad(planes, ((0, 0), (0, hb * f - h), (0, wb * f - w)), mode="reflect")
+    # Mirrored about the edge, as gaussian_filter's own 'reflect' border.
+    padded = np.pad(planes, ((0, 0), (0, hb * f - h), (0, wb * f - w)), mode="symmetric")
     small = padded.reshape(len(planes), hb, f, wb, f).mean(axis=(2, 4))
     small = np.stack([ndimage.gaussian_filter(p, sigma / f) for p in small])
     # Block centres sit at f·i + (f − 1)/2 in full-resolution pixels.
@@ -341,6 +342,8 @@ def inpaint(
       copies of that damage moved a few pixels onto known image are filled
       both ways and the least-squares share against the known pixels is
       smoothed over :data:`TEST_SIGMA` px (:func:`_validated_share`);
+      damage whose learnt share stays below :data:`MIN_SHARE` keeps the
+      diffusion fill alone;
     - wider textured holes use ``w = 0.5 · min(1, 8 px / half-width)`` —
       the errors of the two fills are weakly correlated, so the blend
       scores higher than either — rising to the pure patch fill between
@@ -397,10 +400,14 @@ def fill_damage(image: np.ndarray, hole: np.ndarray, method: str,
                 progress: Progress) -> np.ndarray:
     """Fill the pixels `hole` of `image` as :func:`inpaint` does by default.
 
-    For callers that have checked their mask (at least one hole pixel and
-    one known pixel).
+    Without checks of the mask: with no hole, or nothing known to fill
+    from, the image comes back unchanged (as a copy).
     """
-    return _fill(image, hole, ~hole, method, PATCH_SIZE, CONTEXT, 0, progress)
+    known = ~hole
+    if not hole.any() or not known.any():
+        progress.update(1.0)
+        return np.array(image, dtype=np.float32, copy=True)
+    return _fill(image, hole, known, method, PATCH_SIZE, CONTEXT, 0, progress)
 
 
 def _fill(image: np.ndarray, hole: np.ndarray, allowed: np.ndarray, method: str,
@@ -476,8 +483,9 @@ def _fill(image: np.ndarray, hole: np.ndarray, allowed: np.ndarray, method: str,
                                        context, seed, test_prog)
     test_prog.update(1.0)
     if pixel_share is not None:
-        # Thin damage where the test found no use for copied texture keeps
-        # its diffusion fill: patch-filling it would change nothing.
+        # Thin damage where the test found (almost) no use for copied
+        # texture keeps its diffusion fill: blending in under MIN_SHARE of
+        # a patch fill is not worth the search.
         peak = region_max(pixel_share, labels, count, thin_ids[labels])
         useless = thin_ids & (peak < MIN_SHARE)
         use_patch &= ~useless

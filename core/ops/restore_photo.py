@@ -121,7 +121,7 @@ def restore_photo(
     noise level so that remaining grain is not amplified.
     """
     from .deblur import estimate_psf  # deferred: ops import each other lazily
-    from .denoise import estimate_noise
+    from .denoise import estimate_noise, noise_split
 
     prog = progress if progress is not None else Progress()
     out = image
@@ -142,10 +142,12 @@ def restore_photo(
         step("remove-defects", 0.0, 0.3, sensitivity=defects_sensitivity)
     if color:
         step("restore-color", 0.3, 0.4, strength=color_strength)
-    noise = estimate_noise(out).sigma
+    measured = estimate_noise(out)
+    noise = measured.sigma
     info["noise_sigma"] = float(noise)
     if denoise and noise >= NOISE_FLOOR and denoise_strength > 0:
-        step("denoise", 0.4, 0.75, sigma=noise, grain=1.0 - denoise_strength)
+        step("denoise", 0.4, 0.75, sigma=noise, grain=1.0 - denoise_strength,
+             luma_share=noise_split(measured))
     prog.update(0.75)
     if deblur:
         est = estimate_psf(out)
