@@ -205,9 +205,9 @@ def estimate_noise(image: np.ndarray | Image) -> NoiseEstimate:
 def _luma_share(variances: np.ndarray) -> float:
     """Return the luma plane's share of the noise variance (1 for one plane)."""
     total = float(np.sum(variances))
-    if len(variances) == 1 or total <= 0.0:
-        return 1.0 if len(variances) == 1 else 1.0 / 3.0
-    return float(variances[0]) / total
+    if len(variances) == 1:
+        return 1.0
+    return float(variances[0]) / total if total > 0.0 else 1.0 / 3.0
 
 
 def _as_pixels(image: np.ndarray) -> np.ndarray:
@@ -245,13 +245,25 @@ def _halo(params: Mapping[str, Any]) -> int:
 
 def _prepare(image: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
     """Measure the noise once on the whole image so that all tiles agree."""
-    if params.get("sigma") is None:
-        est = estimate_noise(image)
-        return {"sigma": est.sigma, "shot": est.shot if params.get("shot") is None
-                else params["shot"], "luma_share": noise_split(est)
-                if params.get("luma_share") is None else params["luma_share"]}
-    return {name: default for name, default in (("shot", 0.0), ("luma_share", 1.0 / 3.0))
-            if params.get(name) is None}
+    sigma, shot, share = _noise_params(image, params.get("sigma"), params.get("shot"),
+                                       params.get("luma_share"))
+    return {"sigma": sigma, "shot": shot, "luma_share": share}
+
+
+def _noise_params(pixels: np.ndarray, sigma: float | None, shot: float | None,
+                  luma_share: float | None) -> tuple[float, float, float]:
+    """Fill in the noise parameters left empty.
+
+    With `sigma` empty, all three come from :func:`estimate_noise` (the
+    share through :func:`noise_split`); with `sigma` set by hand, uniform
+    white noise is assumed: no shot noise, a luma share of 1/3.
+    """
+    if sigma is None:
+        est = estimate_noise(pixels)
+        return (est.sigma, est.shot if shot is None else shot,
+                noise_split(est) if luma_share is None else luma_share)
+    return (sigma, 0.0 if shot is None else shot,
+            1.0 / 3.0 if luma_share is None else luma_share)
 
 
 @operation("denoise", label="_Denoise", menu="Enhance", local=True, halo=_halo,
@@ -385,12 +397,8 @@ def denoise(
     prog = progress if progress is not None else Progress()
     pixels = image.astype(np.float32, copy=False)
     color = pixels.shape[2] == 3
-    if sigma is None:
-        est = estimate_noise(pixels)
-        sigma = est.sigma
-        shot = est.shot if shot is None else shot
-        luma_share = noise_split(est) if luma_share is None else luma_share
-    shot = 0.0 if shot is None else float(shot)
+    sigma, shot, luma_share = _noise_params(pixels, sigma, shot, luma_share)
+    shot = float(shot)
     s1 = float(sigma) / 255.0
     if s1 <= 0.0:
         return pixels.copy()
@@ -447,14 +455,14 @@ def noise_split(est: NoiseEstimate) -> float:
     return third + trust * (share - third)
 
 
-def _plane_sigmas(s1: float, luma_share: float | None) -> np.ndarray:
+def _plane_sigmas(s1: float, luma_share: float) -> np.ndarray:
     """Return the noise deviation of each opponent plane (luma, red–blue, green–magenta).
 
     `s1` is the mean per-channel deviation (0–1 scale): the three planes
-    carry ``3 s1²`` of variance in all, the luma plane `luma_share` of it
-    (1/3 when None), the colour planes half the rest each.
+    carry ``3 s1²`` of variance in all, the luma plane `luma_share` of it,
+    the colour planes half the rest each.
     """
-    share = 1.0 / 3.0 if luma_share is None else float(np.clip(luma_share, 0.0, 1.0))
+    share = float(np.clip(luma_share, 0.0, 1.0))
     return s1 * np.sqrt([3.0 * share, 1.5 * (1.0 - share), 1.5 * (1.0 - share)])
 
 

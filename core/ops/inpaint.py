@@ -53,6 +53,8 @@ _TEST_SHIFTS = ((7, 3), (-5, 8))
 _TEST_GAP = 2
 #: Scale (σ, px) over which the self-tested patch share may vary.
 TEST_SIGMA = 32.0
+#: Cost of the patch fill per pixel, in diffusion fills (for progress).
+_PATCH_COST = 20.0
 #: A learnt patch share below this leaves thin damage to the diffusion fill.
 MIN_SHARE = 0.02
 #: Fewest test pixels worth a self-test.
@@ -448,11 +450,11 @@ def _fill(image: np.ndarray, hole: np.ndarray, allowed: np.ndarray, method: str,
     thin_ids = np.zeros(count + 1, dtype=bool)
     if method == "auto":
         thin_ids = use_patch & (half_width <= THIN_RADIUS)
-    # Patch filling costs roughly 20× more per pixel than diffusion; the
+    # Patch filling costs about _PATCH_COST times more per pixel; the
     # self-test fills two copies of the thin damage both ways.
-    patch_work = float(sizes[use_patch].sum()) * 20.0
+    patch_work = float(sizes[use_patch].sum()) * _PATCH_COST
     diff_work = float(sizes[use_diffusion].sum())
-    test_work = float(sizes[thin_ids].sum()) * 2 * 21.0
+    test_work = float(sizes[thin_ids].sum()) * 2 * (_PATCH_COST + 1.0)
     total = patch_work + diff_work + test_work
     diff_prog = prog.span(0.0, diff_work / total)
     test_prog = prog.span(diff_work / total, (diff_work + test_work) / total)
@@ -496,7 +498,7 @@ def _fill(image: np.ndarray, hole: np.ndarray, allowed: np.ndarray, method: str,
         peak = region_max(pixel_share, labels, count, thin_ids[labels])
         useless = thin_ids & (peak < MIN_SHARE)
         use_patch &= ~useless
-        patch_work -= float(sizes[useless].sum()) * 20.0
+        patch_work -= float(sizes[useless].sum()) * _PATCH_COST
 
     if use_patch.any():
         # A region is searched at least twice its half-width around, so
@@ -513,7 +515,7 @@ def _fill(image: np.ndarray, hole: np.ndarray, allowed: np.ndarray, method: str,
             # fill them too (they are written back by their own group) and
             # never copy from any hole.
             todo = mine | (hole[box] & ~use_diffusion[region_labels])
-            work = float(sizes[ids].sum()) * 20.0
+            work = float(sizes[ids].sum()) * _PATCH_COST
             sub = patch_prog.span(done / patch_work, (done + work) / patch_work)
             try:
                 # Texture is kept sharp where the patch fill stands alone.
