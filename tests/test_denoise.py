@@ -333,8 +333,25 @@ def test_block_estimates_are_summed_per_position_like_add_at():
     rows = rng.integers(0, 40, 300)  # many repeats, some rows never hit
     est = rng.normal(size=(300, 12)).astype(np.float32)
     weight = rng.random((300, 2)).astype(np.float32)
-    acc = rng.normal(size=(40, 14)).astype(np.float32)
-    expected = acc.copy()
-    np.add.at(expected, rows, np.concatenate([est, weight], axis=1))
-    _scatter_add(acc, rows, est, weight)
+    acc = rng.normal(size=(40, 12)).astype(np.float32)
+    acc_w = rng.normal(size=(40, 2)).astype(np.float32)
+    expected, expected_w = acc.copy(), acc_w.copy()
+    np.add.at(expected, rows, est)
+    np.add.at(expected_w, rows, weight)
+    _scatter_add(acc, acc_w, rows, est, weight)
     np.testing.assert_allclose(acc, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(acc_w, expected_w, rtol=1e-5, atol=1e-5)
+
+
+def test_chunked_filtering_and_inverse_equal_one_piece(scene, monkeypatch):
+    """Cache-sized chunks of groups and of inverse-transform columns change nothing."""
+    from photomend.ops import _denoise_bm3d as cf
+    from photomend.ops.denoise import _stages
+
+    noisy = scene[1][:72, :80]
+    first, second = _stages("quality", 40.0)  # groups of 32 and 16
+    whole = cf.bm3d(noisy, 25 / 255, first, second)
+    monkeypatch.setattr(cf, "_GROUP_CHUNK", 1)  # one group per chunk
+    monkeypatch.setattr(cf, "_INVERSE_COLUMNS", 7)  # ragged column blocks
+    chunked = cf.bm3d(noisy, 25 / 255, first, second)
+    np.testing.assert_allclose(chunked, whole, atol=2e-6)
