@@ -355,3 +355,25 @@ def test_chunked_filtering_and_inverse_equal_one_piece(scene, monkeypatch):
     monkeypatch.setattr(cf, "_INVERSE_COLUMNS", 7)  # ragged column blocks
     chunked = cf.bm3d(noisy, 25 / 255, first, second)
     np.testing.assert_allclose(chunked, whole, atol=2e-6)
+
+
+def test_second_pass_reuses_the_first_pass_matches_exactly(scene):
+    """Below sigma 30 both passes match on the noisy image on one grid: reusing is exact."""
+    from photomend.ops import _denoise_bm3d as cf
+    from photomend.ops.denoise import _stages
+
+    x = np.ascontiguousarray(np.moveaxis(scene[1][:64, :72], -1, 0))
+    sigma = 25 / 255
+    first, second = _stages("quality", 25.0)
+    assert second is not None and second.match_noisy and second.group < first.group
+    guide = x.mean(axis=0)
+    recorded = cf.Matches(first)
+    basic = cf.collaborative_stage(x, sigma, first, guide=guide, record=recorded)
+    assert recorded.steps and recorded.fits(second)
+    reused = cf.collaborative_stage(x, sigma, second, guide=guide, basic=basic,
+                                    replay=recorded)
+    searched = cf.collaborative_stage(x, sigma, second, guide=guide, basic=basic)
+    np.testing.assert_array_equal(reused, searched)
+    other = cf.Stage(wiener=True, step=6)
+    with pytest.raises(ValueError, match="do not fit"):
+        cf.collaborative_stage(x, sigma, other, guide=guide, basic=basic, replay=recorded)

@@ -225,10 +225,12 @@ def _stages(method: str, sigma: float) -> tuple[_cf.Stage, _cf.Stage | None]:
     if method == "fast":
         return _cf.Stage(wiener=False, transform="bior", step=6, radius=8, group=16,
                          tau=tau), None
-    first = _cf.Stage(wiener=False, transform="bior", step=6, radius=12, group=16, tau=tau)
     if sigma < _PILOT_MATCHING:
-        # Groups of 8 found on the noisy image, on a grid shifted from the first
-        # pass's: as good as 16 found on the pilot at this noise, and cheaper.
+        # Both passes match on the noisy image on one 4-pixel grid, so the
+        # second reuses the first's matches: its best 8 of the first's 16 (as
+        # good at this noise as 16 found on the pilot).
+        first = _cf.Stage(wiener=False, transform="bior", step=4, radius=12, group=16,
+                          tau=tau, offset=3)
         return first, _cf.Stage(wiener=True, transform="dct", step=4, radius=12, group=8,
                                 tau=tau, offset=3, match_noisy=True)
     # Heavier noise needs larger groups for the thresholding to separate it.
@@ -342,19 +344,21 @@ def denoise(
     Notes
     -----
     The method is BM3D [1]_ (CBM3D [2]_ for colour), restructured for
-    whole-array evaluation [4]_. Pass 1: for reference blocks on a 6-pixel
-    grid, the most similar 8×8 blocks within ±12 px (exact squared
-    distances, computed per row of search offsets with box sums) form a
-    group of up to 16 (32 from ``sigma`` 30 on); the group's bior1.5 × Haar
-    3-D spectrum is hard-thresholded at ``2.7 σ``, inverted, and every block
+    whole-array evaluation [4]_. Pass 1: for reference blocks on a grid,
+    the most similar 8×8 blocks within ±12 px (exact squared distances,
+    computed per row of search offsets with box sums) form a group of up
+    to 16 (32 from ``sigma`` 30 on); the group's bior1.5 × Haar 3-D
+    spectrum is hard-thresholded at ``2.7 σ``, inverted, and every block
     estimate is averaged back with weight ``1 / (σ² · nonzero
-    coefficients)`` under a Kaiser window. Pass 2 works on a 4-pixel grid
-    shifted by 3 px, so that its blocks straddle the first pass's and their
-    artefacts average out; it shrinks DCT × Haar spectra by the empirical
-    Wiener factor ``|B|² / (|B|² + σ²)`` of the first result ``B``, weight
-    ``1 / (σ² Σ W²)``. Below ``sigma`` 30 its groups of 8 are matched on the
-    noisy image (as good here as 16 matched on ``B``, and cheaper); above,
-    groups of 16 are matched on ``B``. A block joins a group while its mean
+    coefficients)`` under a Kaiser window. Pass 2 shrinks DCT × Haar
+    spectra by the empirical Wiener factor ``|B|² / (|B|² + σ²)`` of the
+    first result ``B``, weight ``1 / (σ² Σ W²)``. Below ``sigma`` 30 both
+    passes use one 4-pixel grid and match on the noisy image, so pass 2
+    takes the best 8 of each of pass 1's groups without searching again
+    (as good here as 16 matched on ``B``). From 30 on, pass 1 uses a
+    6-pixel grid and pass 2 a 4-pixel grid shifted by 3 px, so that its
+    blocks straddle the first pass's and their artefacts average out, with
+    groups of 16 matched on ``B``. A block joins a group while its mean
     squared difference stays below ``(3000 + 3.2 σ²) / 255²`` (pass 2 above
     30: ``0.8 σ² / 255²``). Colour uses the orthonormal opponent transform
     (independent noise of equal strength in R, G and B stays white with the
