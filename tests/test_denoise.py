@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 
@@ -374,6 +375,49 @@ def test_second_pass_reuses_the_first_pass_matches_exactly(scene):
                                     replay=recorded)
     searched = cf.collaborative_stage(x, sigma, second, guide=guide, basic=basic)
     np.testing.assert_array_equal(reused, searched)
-    other = cf.Stage(wiener=True, step=6)
-    with pytest.raises(ValueError, match="do not fit"):
-        cf.collaborative_stage(x, sigma, other, guide=guide, basic=basic, replay=recorded)
+    for other in (dataclasses.replace(second, step=6), dataclasses.replace(second, group=32),
+                  dataclasses.replace(second, offset=0)):
+        assert not recorded.fits(other)
+        with pytest.raises(ValueError, match="do not fit"):
+            cf.collaborative_stage(x, sigma, other, guide=guide, basic=basic,
+                                   replay=recorded)
+    with pytest.raises(ValueError, match="do not fit"):  # another image size
+        cf.collaborative_stage(x[:, :48], sigma, second, guide=guide[:, :48],
+                               basic=basic[:, :, :48], replay=recorded)
+
+
+def test_denoise_searches_once_below_sigma_30_and_twice_above(scene, monkeypatch):
+    """The second pass reuses the first's matches (also with two threads) only below 30."""
+    from photomend.ops import _denoise_bm3d as cf
+    from photomend.ops.denoise import _stages
+
+    noisy = scene[1][:80, :96]
+    calls = []
+    search = cf._match
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return search(*args, **kwargs)
+
+    for sigma, reused in ((25.0, True), (40.0, False)):
+        first, second = _stages("quality", sigma)
+        calls.clear()
+        monkeypatch.setattr(cf, "_match", counted)
+        shared = cf.bm3d(noisy, sigma / 255, first, second, workers=2)
+        searched_once = len(calls)
+        monkeypatch.setattr(cf, "Matches", _NeverFits)
+        calls.clear()
+        separate = cf.bm3d(noisy, sigma / 255, first, second, workers=2)
+        monkeypatch.undo()
+        assert len(calls) == (2 * searched_once if reused else searched_once)
+        np.testing.assert_array_equal(shared, separate)
+
+
+class _NeverFits:
+    """Stand-in for ``Matches`` that makes every pass search for itself."""
+
+    def __init__(self, stage):
+        self.stage = stage
+
+    def fits(self, stage):
+        return False

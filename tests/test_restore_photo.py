@@ -88,27 +88,36 @@ def test_cli_report_and_recipe_round_trip(tmp_path, old):
     (photomend.psf.disk(6.0, softness=0.0), 3.0),
     (photomend.psf.motion(12.0, 30.0), 12.0 / np.sqrt(24.0)),
 ])
-def test_softness_is_the_sigma_of_an_equally_spread_gaussian(psf, expected):
-    from photomend.ops.restore_photo import softness
+def test_blur_spread_is_the_sigma_of_an_equally_spread_gaussian(psf, expected):
+    from photomend.ops.restore_photo import blur_spread
 
-    assert softness(psf) == pytest.approx(expected, rel=0.06)
+    assert blur_spread(psf) == pytest.approx(expected, rel=0.06)
 
 
 def test_a_sharp_photo_is_not_sharpened_a_soft_one_is(old):
-    from photomend.ops.restore_photo import SHARPEN_SOFTNESS
+    from photomend.ops.restore_photo import SHARPEN_SPREAD
 
     clean, _ = old
     only_sharpen = {**OFF, "sharpen": True}
     report = {}
     out = photomend.run("restore-photo", clean, report=report, **only_sharpen)
-    assert report["blur"]["softness"] < SHARPEN_SOFTNESS[0]
+    assert report["blur_spread"] < SHARPEN_SPREAD[0]
     assert "sharpen" not in [s["op"] for s in report["steps"]]
     np.testing.assert_array_equal(out, clean)
 
     soft = photomend.psf.blur(clean, photomend.psf.gaussian(1.5))
     report = {}
     out = photomend.run("restore-photo", soft, report=report, **only_sharpen)
-    assert report["blur"]["softness"] > SHARPEN_SOFTNESS[1]
+    assert report["blur_spread"] > SHARPEN_SPREAD[1]
     step = next(s for s in report["steps"] if s["op"] == "sharpen")
     assert step["params"]["amount"] == pytest.approx(0.25)
     assert quality.psnr(clean, out) > quality.psnr(clean, soft)
+
+
+def test_tiny_images_skip_the_blur_estimate():
+    tiny = synth.synthetic_scene((12, 14, 3), seed=2)
+    report = {}
+    out = photomend.run("restore-photo", tiny, report=report, defects=False, color=False)
+    assert out.shape == tiny.shape
+    assert report["blur"] is None and report["blur_spread"] == 0.0
+    assert not {"deblur", "sharpen"} & {s["op"] for s in report["steps"]}

@@ -9,7 +9,9 @@ sum per block position. No Python loop runs per pixel, per block or per
 group.
 
 Only the rows a band needs are kept (in ring buffers), so memory stays at
-a few tens of MB whatever the image size.
+a few tens of MB whatever the image size; matches kept for a second pass
+(:class:`Matches`) add 2 bytes per group member and reference block
+(about 10 MB per 4 MP tile at the denoiser's settings).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class Stage:
     radius : int
         Search radius: candidates lie within ±radius pixels (at most 15).
     group : int
-        Largest group (a power of two).
+        Largest group (a power of two, at most 128).
     tau : float
         A candidate joins the group when its mean squared difference per
         pixel from the reference block is below this (on the [0, 1] scale).
@@ -55,7 +57,8 @@ class Stage:
     transform : {'bior', 'dct'}
         2-D block transform: bior1.5 wavelet or DCT.
     offset : int
-        Shift of the reference grid, so two passes use different blocks.
+        Shift of the reference grid (two passes on different grids place
+        their blocks differently, and their artefacts average out).
     match_noisy : bool
         Match blocks on the noisy image rather than on the pilot estimate
         (Wiener pass only).
@@ -284,13 +287,16 @@ def _positions(idx: np.ndarray, ys: np.ndarray, xs: np.ndarray, wp: int,
 class Matches:
     """The block matches of one pass, kept for a later pass on the same grid.
 
-    Both passes must match on the same guide image; the later pass takes the
-    first ``group`` blocks of each recorded group, which are exactly the
-    ones it would have found itself.
+    Both passes must match on the same guide image (which is not checked;
+    the grid's size is); the later pass takes the first ``group`` blocks of
+    each recorded group, which are exactly the ones it would have found
+    itself.
     """
 
     def __init__(self, stage: Stage) -> None:
         self.stage = stage
+        #: Size (rows, columns) of the recorded pass's grid of block positions.
+        self.grid: tuple[int, int] | None = None
         self.steps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def fits(self, stage: Stage) -> bool:
@@ -329,6 +335,9 @@ def _filter(cz: np.ndarray, cb: np.ndarray | None, members: np.ndarray, hm: np.n
     cache-sized chunk at a time.
     """
     m, n = members.shape
+    if not est.flags.c_contiguous:  # the per-chunk reshapes below must be views of it
+        msg = "_filter needs a contiguous output"
+        raise ValueError(msg)
     step = max(1, _GROUP_CHUNK // (n * c * nb))
     for g0 in range(0, m, step):
         g1 = min(m, g0 + step)
@@ -418,7 +427,9 @@ def collaborative_stage(noisy: np.ndarray, sigma: float | np.ndarray, stage: Sta
     """
     h0, w0 = noisy.shape[1:]
     b, s, r = stage.block, stage.step, stage.radius
-    if not 0 <= r < 2 ** (_INDEX_BITS // 2) // 2 or (stage.wiener and basic is None):
+    g = stage.group
+    if (not 0 <= r < 2 ** (_INDEX_BITS // 2) // 2 or not 1 <= g <= 128 or g & (g - 1)
+            or (stage.wiener and basic is None)):
         msg = f"unsupported stage {stage}"
         raise ValueError(msg)
     if replay is not None and not replay.fits(stage):
@@ -436,6 +447,11 @@ def collaborative_stage(noisy: np.ndarray, sigma: float | np.ndarray, stage: Sta
         guide = None if guide is None else np.pad(guide, pad[1:], mode="symmetric")
     h, w = noisy.shape[1:]
     hp, wp = h - b + 1, w - b + 1
+    if record is not None:
+        record.grid = (hp, wp)
+    if replay is not None and replay.grid != (hp, wp):
+        msg = f"matches recorded on a {replay.grid} grid do not fit this {(hp, wp)} one"
+        raise ValueError(msg)
     if stage.transform == "bior":
         one = _bior15_matrix(b)
     else:
@@ -447,9 +463,11 @@ def collaborative_stage(noisy: np.ndarray, sigma: float | np.ndarray, stage: Sta
     back = (win1[:, None] * np.linalg.inv(one)).astype(np.float32)
     if guide is None:
         guide = (basic if basic is not None else noisy)[0]
-    gpad = np.pad(guide.astype(np.float32), r)
-    shifts = sliding_window_view(gpad, w, axis=1)  # (h + 2r, 2r + 1, w)
-    energy = np.pad(_block_sums(guide.astype(np.float64) ** 2, b).astype(np.float32), r)
+    shifts = energy = None  # what the search needs; replayed matches need neither
+    if replay is None:
+        gpad = np.pad(guide.astype(np.float32), r)
+        shifts = sliding_window_view(gpad, w, axis=1)  # (h + 2r, 2r + 1, w)
+        energy = np.pad(_block_sums(guide.astype(np.float64) ** 2, b).astype(np.float32), r)
     ys, xs = np.arange(0, hp, s), np.arange(0, wp, s)
     per_channel = np.broadcast_to(np.asarray(sigma, np.float64), (noisy.shape[0],))
     # A channel without noise is still filtered, as if with a trace of it.
@@ -519,8 +537,9 @@ def _spread(weights: np.ndarray, window: np.ndarray) -> np.ndarray:
 class _Sweep:
     """One collaborative-filtering pass over a run of reference rows."""
 
-    def __init__(self, noisy: np.ndarray, basic: np.ndarray | None, shifts: np.ndarray,
-                 energy: np.ndarray, xs: np.ndarray, hp: int, wp: int, stage: Stage,
+    def __init__(self, noisy: np.ndarray, basic: np.ndarray | None,
+                 shifts: np.ndarray | None, energy: np.ndarray | None, xs: np.ndarray,
+                 hp: int, wp: int, stage: Stage,
                  fwd: np.ndarray, back: np.ndarray, haar: dict[int, np.ndarray],
                  sig2: np.ndarray, thr: np.ndarray, sub: int,
                  tick: Callable[[], None] | None, record: Matches | None,
@@ -589,7 +608,6 @@ class _Sweep:
         _flush(acc, acc_w, done, hp, self.back, num, weights)
         return num, weights
 
-
     def _matches(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return the matches and group sizes of the reference rows ``rows``."""
         key = int(rows[0])
@@ -597,6 +615,7 @@ class _Sweep:
             idx, size = self.replay.steps[key]
             group = self.stage.group
             return idx[:, :group], np.minimum(size, group)
+        assert self.shifts is not None and self.energy is not None
         idx, size = _match(self.shifts, self.energy, rows, self.xs, self.hp, self.wp,
                            self.stage)
         if self.record is not None:

@@ -45,6 +45,8 @@ _SHARE_DEAD_ZONE = 0.1
 _SHARE_TRUSTED = (3.0, 6.0)
 #: From this noise level (0–255) on, the second pass matches blocks on the
 #: first pass's result: distances between noisy blocks get unreliable.
+#: Below it both passes match on the noisy image, on one grid, and the
+#: second reuses the first's matches.
 _PILOT_MATCHING = 30.0
 
 
@@ -276,7 +278,7 @@ def denoise(
     method: Annotated[Method, Param(
         "'quality' matches similar blocks widely and filters them in two "
         "passes (best result); 'fast' makes one narrower pass, for previews "
-        "(about 2.5× faster, a little softer and blotchier).")] = "quality",
+        "(several times faster, a little softer and blotchier).")] = "quality",
     sigma: Annotated[float | None, Param(
         "Noise level: its standard deviation in 8-bit levels (0–255 scale, "
         "as denoising papers quote it, e.g. 25). Leave empty to measure it "
@@ -371,7 +373,8 @@ def denoise(
     (:func:`estimate_noise`, :func:`noise_split`), shares within 0.1 of 1/3
     count as 1/3, and below ``sigma`` 3–6 the share is eased towards 1/3,
     as a faint noise floor is mostly the photo's own luma texture. The
-    'fast' method is pass 1 alone, searching ±8 px.
+    'fast' method is one hard-thresholding pass alone: groups of up to 16,
+    reference blocks on a 6-pixel grid, searching ±8 px.
 
     Signal-dependent noise with variance ``a·x + b`` is first made uniform
     by the generalised Anscombe transform ``y = 2/a · sqrt(a·x + b)``

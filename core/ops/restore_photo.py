@@ -10,7 +10,7 @@ from ..engine import run
 from ..progress import Progress
 from ..registry import Param, operation
 
-__all__ = ["BLUR_THRESHOLDS", "NOISE_FLOOR", "SHARPEN_SOFTNESS", "restore_photo", "softness"]
+__all__ = ["BLUR_THRESHOLDS", "NOISE_FLOOR", "SHARPEN_SPREAD", "blur_spread", "restore_photo"]
 
 #: Estimated noise (0–255 scale) below which denoising is skipped: a clean
 #: scan is left alone rather than smoothed.
@@ -18,16 +18,18 @@ NOISE_FLOOR = 1.0
 #: Smallest estimated blur, per kind, that is worth deconvolving (px).
 BLUR_THRESHOLDS = {"gaussian": ("sigma", 1.0), "defocus": ("radius", 1.5),
                    "motion": ("length", 4.0)}
-#: Softness (px, see :func:`softness`) up to which a photo counts as sharp
+#: Blur spread (px, see :func:`blur_spread`) up to which a photo counts as sharp
 #: and is not sharpened, and from which it gets the full sharpening amount
 #: (smoothly in between). Measured after the earlier steps: undamaged
 #: Kodak24 and McMaster photos read 0.44-0.67, the same photos aged with
 #: a Gaussian blur of 0.6-1.2 px 0.68-0.90 (or ~0.45 where the blur was
 #: taken for a small defocus disk).
-SHARPEN_SOFTNESS = (0.65, 0.8)
+SHARPEN_SPREAD = (0.65, 0.8)
+#: Smallest image side blur can be estimated on (:func:`~.deblur.estimate_psf`).
+_MIN_BLUR_SIDE = 16
 
 
-def softness(psf: np.ndarray) -> float:
+def blur_spread(psf: np.ndarray) -> float:
     """Return the blur of a PSF as the sigma (px) of a Gaussian of equal spread.
 
     The root mean square distance from the PSF's centroid, per axis:
@@ -55,7 +57,7 @@ def _summary(info: dict[str, Any]) -> str:
     """Return the estimates of a run as short text, e.g. "noise σ 3.2, blur gaussian sigma 0.8"."""
     parts = [f"noise σ {float(info['noise_sigma']):.1f}"]
     blur = info.get("blur")
-    if blur:
+    if blur and blur["kind"] != "none":
         values = " ".join(f"{k} {float(v):.2g}" for k, v in blur.items() if k != "kind")
         parts.append(f"blur {blur['kind']}" + (f" {values}" if values else ""))
     return ", ".join(parts)
@@ -100,7 +102,8 @@ def restore_photo(
     """Restore an old photo in one step: dust, colour, noise, blur, detail.
 
     Runs, in order, Remove Dust and Scratches, Restore Faded Colour, Denoise,
-    Deblur (only when blur is measured) and Sharpen, each with every
+    Deblur (only when blur is measured) and Sharpen (as far as the photo
+    measures soft), each with every
     parameter chosen from the image (noise level, blur, fade), so a result
     can be fine-tuned step by step afterwards.
 
@@ -119,15 +122,17 @@ def restore_photo(
     sharpen_amount : float
         Amount of the final unsharp mask (radius 1 px, threshold at the
         noise level so grain is not sharpened) on a photo that measures
-        soft; scaled down to 0 for sharper ones (:data:`SHARPEN_SOFTNESS`).
+        soft; scaled down to 0 for sharper ones (:data:`SHARPEN_SPREAD`).
     mask : ndarray, optional
         Selection; every step works only inside it (the engine blends).
     progress : Progress, optional
         Progress and cancellation across all steps.
     report : dict, optional
         Filled with the estimates made: ``noise_sigma`` (0–255),
-        ``blur`` (kind and parameters plus ``softness``, or None),
-        ``steps`` (what ran with
+        ``blur`` (kind and parameters of the blur estimate, made when
+        deblur or sharpening is on and the image is at least 16 px on
+        each side; else None), ``blur_spread`` (its :func:`blur_spread`
+        in px, 0 without an estimate), ``steps`` (what ran with
         which parameters), ``defects`` (the defect mask) and ``summary``
         (the estimates as short text, which hosts add to the names of the
         report layers).
@@ -146,9 +151,11 @@ def restore_photo(
     estimated on the denoised image, where noise no longer hides the
     spectrum; sharpening comes last, with a threshold at the measured
     noise level so that remaining grain is not amplified, and in
-    proportion to how soft the photo measures (the :func:`softness` of
-    the blur estimate), so a sharp, undamaged photo comes back nearly as
-    it was.
+    proportion to how soft the photo measures (the :func:`blur_spread`
+    of the blur estimate, :data:`SHARPEN_SPREAD`), so a sharp, undamaged
+    photo comes back nearly as it was. The spread is measured before
+    deblurring: a photo blurred enough to be deblurred is also sharpened
+    in full, as a finish.
     """
     from .deblur import estimate_psf  # deferred: ops import each other lazily
     from .denoise import estimate_noise, noise_split
@@ -156,7 +163,8 @@ def restore_photo(
     prog = progress if progress is not None else Progress()
     out = image
     steps: list[dict[str, Any]] = []
-    info: dict[str, Any] = {"steps": steps, "noise_sigma": None, "blur": None}
+    info: dict[str, Any] = {"steps": steps, "noise_sigma": None, "blur": None,
+                            "blur_spread": 0.0}
 
     def step(op_id: str, start: float, stop: float, **params: Any) -> None:
         nonlocal out
@@ -179,16 +187,17 @@ def restore_photo(
         step("denoise", 0.4, 0.75, sigma=noise, grain=1.0 - denoise_strength,
              luma_share=noise_split(measured))
     prog.update(0.75)
-    soft = 0.0
-    if deblur or (sharpen and sharpen_amount > 0):
+    spread = 0.0
+    wanted = deblur or (sharpen and sharpen_amount > 0)
+    if wanted and min(out.shape[:2]) >= _MIN_BLUR_SIDE:
         est = estimate_psf(out)
-        soft = softness(est.psf)
-        info["blur"] = {"kind": est.kind, **{k: float(v) for k, v in est.params.items()},
-                        "softness": soft}
+        spread = blur_spread(est.psf)
+        info["blur"] = {"kind": est.kind, **{k: float(v) for k, v in est.params.items()}}
+        info["blur_spread"] = spread
         if deblur and _blur_worth_undoing(est.kind, est.params):
             step("deblur", 0.8, 0.95, psf=est.psf)
-    lo, hi = SHARPEN_SOFTNESS
-    amount = sharpen_amount * float(np.clip((soft - lo) / (hi - lo), 0.0, 1.0))
+    lo, hi = SHARPEN_SPREAD
+    amount = sharpen_amount * float(np.clip((spread - lo) / (hi - lo), 0.0, 1.0))
     if sharpen and amount > 0:
         residual = noise * (1.0 - denoise_strength) if denoise else noise
         step("sharpen", 0.95, 1.0, radius=1.0, amount=amount,
