@@ -129,21 +129,11 @@ def remove_score(case: Case, output: np.ndarray) -> dict[str, float]:
 
 
 def _large_damaged(root: Any, height: int, width: int, seed: int) -> np.ndarray:
-    """A big stand-in scan with light damage at the density of the image cases.
+    """A big stand-in scan with light damage at the density of the image cases."""
+    from .inpaint import _large_aged
 
-    Damage is drawn per 1000 px block, so scratch lengths stay those of the
-    test images instead of growing with the diagonal.
-    """
-    from .inpaint import _large
-
-    image = _large(root, height, width)
-    block = 1000
-    for i, y in enumerate(range(0, height, block)):
-        for j, x in enumerate(range(0, width, block)):
-            view = image[y:y + block, x:x + block]
-            view[...] = _damage(np.ascontiguousarray(view), seed + 1000 * i + 10 * j,
-                                "light")[0]
-    return image
+    return _large_aged(root, height, width, seed,
+                       lambda block, s: _damage(block, s, "light")[0])
 
 
 def scale(root: Any, quick: bool, seed: int, images: Path) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,22 @@ def _large(root: Any, height: int, width: int) -> np.ndarray:
     return np.stack([np.asarray(PILImage.fromarray(small[..., c]).resize(
         (width, height), PILImage.Resampling.BICUBIC)) for c in range(small.shape[-1])],
         axis=-1).astype(np.float32)
+
+
+def _large_aged(root: Any, height: int, width: int, seed: int,
+                age: Callable[[np.ndarray, int], np.ndarray]) -> np.ndarray:
+    """:func:`_large`, aged by ``age(block, seed)`` one 1000 px block at a time.
+
+    Per block, so damage keeps the density and scratch lengths of the
+    benchmark's image cases instead of growing with the diagonal.
+    """
+    image = _large(root, height, width)
+    block = 1000
+    for i, y in enumerate(range(0, height, block)):
+        for j, x in enumerate(range(0, width, block)):
+            view = image[y:y + block, x:x + block]
+            view[...] = age(np.ascontiguousarray(view), seed + 1000 * i + 10 * j)
+    return image
 
 
 def _object_hole(height: int, width: int, share: float) -> np.ndarray:

@@ -68,17 +68,11 @@ def scale(root: Any, quick: bool, seed: int, images: Path) -> list[dict[str, Any
     24 MP (quick: 6 MP): a photo enlarged, aged per 1000 px block with the
     same "medium" recipe as the image cases (so the damage has the same
     density), as 16-bit integers; default settings and tiling."""
-    from .inpaint import _large
+    from .inpaint import _large_aged
 
     h, w = (2000, 3000) if quick else (4000, 6000)
-    image = _large(root, h, w)
-    block = 1000
-    for i, y in enumerate(range(0, h, block)):
-        for j, x in enumerate(range(0, w, block)):
-            view = image[y:y + block, x:x + block]
-            aged = synth.old_photo(np.ascontiguousarray(view), seed + 1000 * i + 10 * j,
-                                   "medium").image
-            view[...] = np.clip(aged, 0.0, 1.0)
+    image = _large_aged(root, h, w, seed, lambda block, s: np.clip(
+        synth.old_photo(block, s, "medium").image, 0.0, 1.0))
     scan = np.round(image * 65535.0).astype(np.uint16)
     del image
     mpx = h * w / 1e6
