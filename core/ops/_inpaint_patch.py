@@ -147,12 +147,16 @@ class _Field:
         self.radius = radius
         self.valid = valid
         size = 2 * radius + 1
-        self.targets = ndimage.binary_dilation(level.hole, structure=np.ones((size, size), bool))
+        # Every patch overlapping the hole: a separable maximum filter (a
+        # square dilation, several times faster than binary_dilation).
+        self.targets = ndimage.maximum_filter(level.hole.view(np.uint8), size=size,
+                                              mode="constant", cval=0).view(bool)
         self.ty, self.tx = np.nonzero(self.targets)
         self.n = self.ty.size
         self.rng = rng
         vy, vx = np.nonzero(valid)
         self.vy, self.vx = vy.astype(np.int32), vx.astype(np.int32)
+        self.valid_flat = valid.ravel()
         self.sy = np.zeros(self.n, dtype=np.int32)
         self.sx = np.zeros(self.n, dtype=np.int32)
         self.dist = np.full(self.n, np.inf, dtype=np.float32)
@@ -161,7 +165,11 @@ class _Field:
         depth = ndimage.distance_transform_edt(level.hole)[self.ty, self.tx]
         self.confidence = np.power(GAMMA, -depth).astype(np.float32)
         self.ftarget: np.ndarray | None = None
-        self.fsource: np.ndarray | None = None
+        self.fsource: np.ndarray | None = None  # (h * w, dims)
+        # Per propagation offset: each target's neighbouring target (0 if
+        # none) and whether it exists; the same in every round.
+        self._neighbours: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._vote_grid: tuple[np.ndarray, ...] | None = None
 
     def randomise(self, which: np.ndarray | None = None) -> None:
         """Point `which` targets (all by default) at random valid sources."""
@@ -175,13 +183,29 @@ class _Field:
     def set_features(self, feats: np.ndarray) -> None:
         """Use new patch features; recompute the current distances."""
         self.ftarget = feats[self.ty, self.tx]
-        self.fsource = feats
+        self.fsource = feats.reshape(-1, feats.shape[-1])
         self.dist = self._distance(self.sy, self.sx)
+
+    def _flat(self, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Flat pixel indices of (y, x): one gather instead of a 2-D fancy index."""
+        return y.astype(np.intp) * self.w + x
 
     def _distance(self, sy: np.ndarray, sx: np.ndarray) -> np.ndarray:
         assert self.fsource is not None and self.ftarget is not None
-        diff = self.fsource[sy, sx] - self.ftarget
+        diff = self.fsource[self._flat(sy, sx)]
+        diff -= self.ftarget
         return np.einsum("ij,ij->i", diff, diff)
+
+    def _neighbour(self, dy: int, dx: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return the target at offset (dy, dx) of each target (0 if none), and if any."""
+        if (dy, dx) not in self._neighbours:
+            ny, nx = self.ty + dy, self.tx + dx
+            inside = (ny >= 0) & (ny < self.h) & (nx >= 0) & (nx < self.w)
+            nb = np.full(self.n, -1, dtype=np.int64)
+            nb[inside] = self.grid[ny[inside], nx[inside]]
+            has = nb >= 0
+            self._neighbours[dy, dx] = (np.where(has, nb, 0), has)
+        return self._neighbours[dy, dx]
 
     def _try(self, cy: np.ndarray, cx: np.ndarray, ok: np.ndarray) -> None:
         """Adopt candidate sources that are valid and closer."""
@@ -190,7 +214,7 @@ class _Field:
         if idx.size == 0:
             return
         cy, cx = cy[idx], cx[idx]
-        good = self.valid[cy, cx]
+        good = self.valid_flat[self._flat(cy, cx)]
         idx, cy, cx = idx[good], cy[good], cx[good]
         d = self._distance(cy, cx) if idx.size == self.n else self._subset_distance(idx, cy, cx)
         better = d < self.dist[idx]
@@ -199,20 +223,16 @@ class _Field:
 
     def _subset_distance(self, idx: np.ndarray, cy: np.ndarray, cx: np.ndarray) -> np.ndarray:
         assert self.fsource is not None and self.ftarget is not None
-        diff = self.fsource[cy, cx] - self.ftarget[idx]
+        diff = self.fsource[self._flat(cy, cx)]
+        diff -= self.ftarget[idx]
         return np.einsum("ij,ij->i", diff, diff)
 
     def iterate(self, jumps: tuple[int, ...] = (8, 4, 2, 1)) -> None:
         """One PatchMatch round: propagation with jumps, then random search."""
         for step in jumps:
             for dy, dx in ((0, step), (step, 0), (0, -step), (-step, 0)):
-                ny, nx = self.ty + dy, self.tx + dx
-                inside = (ny >= 0) & (ny < self.h) & (nx >= 0) & (nx < self.w)
-                nb = np.full(self.n, -1, dtype=np.int64)
-                nb[inside] = self.grid[ny[inside], nx[inside]]
-                has = nb >= 0
-                nbs = np.where(has, nb, 0)
-                self._try(self.sy[nbs] - dy, self.sx[nbs] - dx, has)
+                nbs, has = self._neighbour(dy, dx)
+                self._try(self.sy[nbs] - dy, self.sx[nbs] - dx, has.copy())
         top = max(self.h, self.w)
         for _ in range(RANDOM_TRIES):
             radius = np.maximum(1.0, top * np.power(0.5, self.rng.uniform(0.0, np.log2(top),
@@ -237,11 +257,12 @@ class _Field:
         weight = np.append(weight.astype(np.float32), np.float32(0.0))
         source = np.append(self.sy.astype(np.int64) * w + self.sx, self.sy[0] * w + self.sx[0])
         wp = w + 2 * r
-        grid = np.full((h + 2 * r, wp), self.n, dtype=np.int64)
-        grid[r:h + r, r:w + r] = np.where(self.grid >= 0, self.grid, self.n)
-        grid_flat = grid.ravel()
-        hy, hx = np.nonzero(hole)
-        pixel = (hy + r) * wp + (hx + r)
+        if self._vote_grid is None:  # the same for every vote on this level
+            grid = np.full((h + 2 * r, wp), self.n, dtype=np.int64)
+            grid[r:h + r, r:w + r] = np.where(self.grid >= 0, self.grid, self.n)
+            hy, hx = np.nonzero(hole)
+            self._vote_grid = (grid.ravel(), hy, hx, (hy + r) * wp + (hx + r))
+        grid_flat, hy, hx, pixel = self._vote_grid
         flat = values.reshape(-1, channels)
         num = np.zeros((hy.size, channels), dtype=np.float32)
         den = np.zeros(hy.size, dtype=np.float32)
