@@ -237,6 +237,7 @@ def _execute(spec: registry.OperationSpec, work: np.ndarray, mask: np.ndarray | 
             spec.func, work, mask, values, halo=halo,
             tile=tile if tile else tiles.DEFAULT_TILE, progress=prog,
             pass_mask=spec.takes_mask, pass_progress=spec.takes_progress,
+            pass_keep=spec.takes_keep,
             out_channels=None if spec.output == "mask" else channels,
             report=(report if report is not None else {}) if spec.takes_report else None)
     else:

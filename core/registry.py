@@ -8,11 +8,13 @@ unit, choices and help from :class:`Param` metadata in ``Annotated[...]``.
 GIMP procedures, Krita dialogs, CLI flags and the README table are all
 generated from these records.
 
-Two keyword names are reserved and filled in by the engine, never shown as
-parameters: ``mask`` (float32 ``(H, W)`` selection or damage mask) and
-``progress`` (a :class:`~photomend.progress.Progress`), and ``report`` (a
-dict the operation may fill with what it estimated: numbers, a PSF, a
-defect mask shaped like its input; never passed when tiling).
+Some keyword names are reserved and filled in by the engine, never shown as
+parameters: ``mask`` (float32 ``(H, W)`` selection or damage mask),
+``progress`` (a :class:`~photomend.progress.Progress`), ``report`` (a dict
+the operation may fill with what it estimated: numbers, a PSF, a defect
+mask shaped like its input) and ``keep`` (when tiling, the ``(rows, cols)``
+slices of the tile whose output is used; the rest is context, so the
+operation may skip work there).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ __all__ = [
     "operations",
 ]
 
-RESERVED = frozenset({"image", "mask", "progress", "tile", "report", "blend"})
+RESERVED = frozenset({"image", "mask", "progress", "tile", "report", "blend", "keep"})
 
 ParamKind = Literal["float", "int", "bool", "choice", "str", "array", "point", "color"]
 #: Parameter kinds every host can show as a widget; others are API-only.
@@ -278,6 +280,7 @@ class OperationSpec:
     takes_mask: bool = False
     takes_progress: bool = False
     takes_report: bool = False
+    takes_keep: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -360,13 +363,15 @@ def _kind_of(annotation: Any, meta: Param, name: str) -> tuple[str, bool]:
     raise TypeError(msg)
 
 
-def _spec_params(func: Callable[..., Any]) -> tuple[tuple[ParamSpec, ...], bool, bool, bool]:
+def _spec_params(func: Callable[..., Any]
+                 ) -> tuple[tuple[ParamSpec, ...], bool, bool, bool, bool]:
     hints = typing.get_type_hints(func, include_extras=True)
     sig = inspect.signature(func)
     specs: list[ParamSpec] = []
     takes_mask = "mask" in sig.parameters
     takes_progress = "progress" in sig.parameters
     takes_report = "report" in sig.parameters
+    takes_keep = "keep" in sig.parameters
     for i, (name, par) in enumerate(sig.parameters.items()):
         if i == 0 or name in RESERVED:
             continue
@@ -395,7 +400,7 @@ def _spec_params(func: Callable[..., Any]) -> tuple[tuple[ParamSpec, ...], bool,
             label=meta.label or name.replace("_", " ").capitalize(),
             optional=optional or par.default is None, advanced=meta.advanced,
         ))
-    return tuple(specs), takes_mask, takes_progress, takes_report
+    return tuple(specs), takes_mask, takes_progress, takes_report, takes_keep
 
 
 def _doc_parts(func: Callable[..., Any]) -> tuple[str, str]:
@@ -457,7 +462,7 @@ def operation(
         raise ValueError(msg)
 
     def register(func: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
-        params, takes_mask, takes_progress, takes_report = _spec_params(func)
+        params, takes_mask, takes_progress, takes_report, takes_keep = _spec_params(func)
         summary, description = _doc_parts(func)
         if not summary:
             msg = f"{func.__name__}: an operation needs a docstring summary line"
@@ -470,7 +475,7 @@ def operation(
             description=description, params=params, space=space, output=output,
             mask_role=mask_role, local=local, halo_rule=halo, prepare=prepare,
             takes_mask=takes_mask, takes_progress=takes_progress, takes_report=takes_report,
-            extra=dict(extra),
+            takes_keep=takes_keep, extra=dict(extra),
         )
         return func
 

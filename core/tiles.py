@@ -66,6 +66,7 @@ def run_tiled(
     pass_mask: bool,
     pass_progress: bool,
     out_channels: int | None,
+    pass_keep: bool = False,
     report: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """Apply `func` tile by tile and assemble the result.
@@ -90,6 +91,9 @@ def run_tiled(
         remaining tiles and raises :class:`~photomend.errors.Cancelled`.
     pass_mask, pass_progress : bool
         Whether `func` takes ``mask=`` / ``progress=``.
+    pass_keep : bool
+        Whether `func` takes ``keep=``: the ``(rows, cols)`` slices of the
+        tile whose output is kept (the rest is context it may skip work on).
     out_channels : int or None
         Channels of the output, None for a 2-D (mask) output.
     report : dict, optional
@@ -118,6 +122,8 @@ def run_tiled(
             kwargs["mask"] = None if mask is None else mask[read[0], read[1]]
         if pass_progress:
             kwargs["progress"] = quiet
+        if pass_keep:
+            kwargs["keep"] = (keep[2], keep[3])
         part: dict[str, Any] = {}
         if report is not None:
             kwargs["report"] = part

@@ -292,3 +292,41 @@ def test_network_input_is_noise_aware_and_colour_blind_for_gray():
     np.testing.assert_allclose(planes[3], 0.01 * net.NOISE_SCALE)
     rgb = np.repeat(gray, 3, axis=-1)
     np.testing.assert_allclose(net.net_input(rgb, 0.01), planes)
+
+
+def test_a_line_along_the_frame_is_not_damage():
+    # Scans carry the print's edge or the film rebate as a thin band along
+    # the border; a scratch that reaches the border is still found.
+    img = _texture((128, 128))
+    img[:, :2] = 0.05
+    s = synth.scratches(img, 2, count=1, width=(1.5, 3.0), opacity=(0.7, 0.9),
+                        dark_fraction=1.0, length=(100, 140))
+    line = (s.mask > 0.2)
+    found = photomend.run("detect-defects", s.image) > 0.5
+    assert not found[:, :defects.FRAME_BAND].all(axis=1).any()
+    assert _found(line & (np.arange(128) >= 2)[None, :], found) > 0.9
+    framed = photomend.run("remove-defects", img)
+    np.testing.assert_array_equal(framed, img)
+
+
+def test_removal_in_a_tile_fully_fills_only_damage_reaching_the_kept_part():
+    img = _texture((96, 160))
+    hole = _disk(img.shape, 48, 30, 3) | _disk(img.shape, 48, 130, 3)
+    img[hole] = 0.04
+    left = np.zeros(hole.shape, bool)
+    left[:, :80] = True
+    from photomend.ops.inpaint import fill_damage
+    from photomend.progress import Progress
+    part = fill_damage(img, hole, "auto", Progress(), needed=left)
+    smooth = fill_damage(img, hole, "diffusion", Progress())
+    right = hole & ~left
+    # Damage outside the kept part gets the quick diffusion fill only ...
+    np.testing.assert_array_equal(part[right], smooth[right])
+    # ... while damage reaching it gets the full fill (texture blended in),
+    # as without `needed`.
+    whole = fill_damage(img, hole, "auto", Progress())
+    kept = hole & left
+    assert np.abs(part[kept] - smooth[kept]).mean() > 0.003
+    assert np.abs(whole[right] - smooth[right]).mean() > 0.001
+    out = defects.remove_defects(img, keep=(slice(0, 96), slice(0, 80)))
+    assert np.abs(out[hole] - img[hole]).min() > 0.1  # both specks were filled

@@ -222,3 +222,27 @@ def test_report_holds_resolved_params_and_full_size_masks(scratch_registry):
     assert found.shape == (20, 30)
     assert found[3:10, 8:14].all() and found.sum() == 7 * 6
     photomend.run("test-report", img)  # without a report dict the op still runs
+
+
+def test_tiles_tell_an_operation_which_pixels_are_kept(scratch_registry):
+    seen: list[tuple[tuple[int, ...], tuple[slice, slice] | None]] = []
+
+    @photomend.operation("test-keep", label="_Keep", menu="Test", local=True, halo=3)
+    def keeping(image: np.ndarray, *, keep: tuple[slice, slice] | None = None
+                ) -> np.ndarray:
+        """Mark the kept part of each tile."""
+        seen.append((image.shape, keep))
+        out = np.zeros_like(image)
+        out[(slice(None), slice(None)) if keep is None else keep] = 1.0
+        return out
+
+    img = np.zeros((40, 50, 3), np.float32)
+    tiled = photomend.run("test-keep", img, tile=16)
+    assert (tiled == 1.0).all()  # every kept pixel was inside its tile's `keep`
+    assert len(seen) == 3 * 4
+    # A tile in the middle reads 3 px of context on every side.
+    assert ((22, 22, 3), (slice(3, 19), slice(3, 19))) in seen
+    assert "keep" not in {p.name for p in photomend.registry.get("test-keep").params}
+    seen.clear()
+    photomend.run("test-keep", img, tile=0)
+    assert seen == [((40, 50, 3), None)]

@@ -47,6 +47,12 @@ NATIVE_SIZE = 16
 LINE_WIDTH = 6.0
 #: ... and at least this many times longer than wide.
 LINE_ELONGATION = 4.0
+#: A detected component lying wholly within this many px of the image's
+#: edge is taken for the frame: scans and copy-stand shots carry the print's
+#: edge, a mat or the film rebate as a thin dark or bright band along the
+#: border, which looks like a scratch but is part of the picture. Damage
+#: that reaches the edge also reaches further in.
+FRAME_BAND = 3
 #: Log-odds of a polarity that is not sought (probability ~1e-13).
 _NEVER = -30.0
 #: Whole image as context (the infrared plane is given in image coordinates).
@@ -152,8 +158,21 @@ def _soft_mask(z: np.ndarray, sensitivity: float, base: float) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(-shifted))).astype(np.float32)
 
 
+def _edge_distance(shape: tuple[int, ...]) -> np.ndarray:
+    """Return each pixel's distance (px) to the nearest edge of an image of `shape`."""
+    h, w = shape[:2]
+    rows = np.minimum(np.arange(h), np.arange(h)[::-1])
+    cols = np.minimum(np.arange(w), np.arange(w)[::-1])
+    return np.minimum(rows[:, None], cols[None, :])
+
+
 def _shape_filter(soft: np.ndarray, max_size: int, kinds: Kinds) -> np.ndarray:
-    """Drop detected components of the wrong kind or too big to be specks."""
+    """Drop detected components of the wrong kind, too big to be specks or on the frame.
+
+    Tiles need no special care for the frame rule: a component within
+    :data:`FRAME_BAND` px of a tile's inner edge lies in its halo, whose
+    result is not kept.
+    """
     found = soft > 0.5
     labels, count = ndimage.label(found, structure=np.ones((3, 3), bool))
     if count == 0:
@@ -175,6 +194,8 @@ def _shape_filter(soft: np.ndarray, max_size: int, kinds: Kinds) -> np.ndarray:
     compact = length < LINE_ELONGATION * np.maximum(width, 1.0)
     size = np.where(compact, np.maximum(width, 2.0 * np.sqrt(area / np.pi) - 2.0), width)
     keep &= is_line | (size <= max_size)
+    inward = region_max(_edge_distance(soft.shape), labels, count, found)[1:]
+    keep &= inward >= FRAME_BAND
     if keep.all():
         return soft
     drop = ~np.concatenate([[True], keep])[labels]
@@ -336,7 +357,9 @@ def detect_defects(
     Specks wider than `max_size` are dropped; for `max_size` above 16 px
     the network also runs on 2×, 4× averaged copies. With `kinds`, each
     connected component is a line when it is at most 6 px wide and at
-    least four times longer than wide.
+    least four times longer than wide. A component lying wholly within
+    3 px of the image's edge (:data:`FRAME_BAND`) is taken for the frame
+    (print edge, mat, film rebate) and left alone.
 
     The network has no pooling, so the operation tiles exactly (each tile
     with a 34 px margin); the noise level is measured once on the whole
@@ -370,6 +393,7 @@ def remove_defects(
     mask: np.ndarray | None = None,
     progress: Progress | None = None,
     report: dict[str, Any] | None = None,
+    keep: tuple[slice, slice] | None = None,
 ) -> np.ndarray:
     """Find dust specks, hairs and scratches and fill them in.
 
@@ -392,6 +416,10 @@ def remove_defects(
     report : dict, optional
         Receives ``"defects"``: float32 ``(H, W)``, 1 where damage was
         filled (what a restorer can inspect and refine).
+    keep : tuple of slice, optional
+        Set by the engine when tiling: the rows and columns of this tile
+        whose output is used. Damage wholly outside them gets only the
+        quick diffusion fill (it is context for the kept pixels).
 
     Returns
     -------
@@ -432,7 +460,11 @@ def remove_defects(
         prog.update(1.0)
         return image.copy()
     # Inpaint's own defaults for everything but the method.
-    filled = fill_damage(image, hole, method, prog.span(0.5, 1.0))
+    needed = None
+    if keep is not None:
+        needed = np.zeros(hole.shape, dtype=bool)
+        needed[keep] = True
+    filled = fill_damage(image, hole, method, prog.span(0.5, 1.0), needed)
     if len(holes) == 2:
         # A dark defect only ever darkens: its repair may only brighten
         # (and the reverse for bright ones), so a false alarm on real dark

@@ -126,16 +126,17 @@ def _texture(image: np.ndarray, hole: np.ndarray, component: np.ndarray,
 
 
 def _auto_weights(image: np.ndarray, hole: np.ndarray, labels: np.ndarray,
-                  half_width: np.ndarray) -> np.ndarray:
+                  half_width: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Return, per component id, the patch share for ``auto``.
 
-    `half_width` holds :func:`_half_widths` of the components.
+    `half_width` holds :func:`_half_widths` of the components; components
+    not `wanted` (bool per id) get 0.
     """
     count = len(half_width) - 1
     weight = np.zeros(count + 1)
     boxes = ndimage.find_objects(labels, max_label=count)
     for i, box in enumerate(boxes, start=1):
-        if box is None:
+        if box is None or not wanted[i]:
             continue
         r = float(half_width[i])
         comp = labels[box] == i
@@ -406,29 +407,42 @@ def inpaint(
 
 
 def fill_damage(image: np.ndarray, hole: np.ndarray, method: str,
-                progress: Progress) -> np.ndarray:
+                progress: Progress, needed: np.ndarray | None = None) -> np.ndarray:
     """Fill the pixels `hole` of `image` as :func:`inpaint` does by default.
 
     Without checks of the mask: with no hole, or nothing known to fill
-    from, the image comes back unchanged (as a copy).
+    from, the image comes back unchanged (as a copy). With `needed` (bool
+    ``(H, W)``), only damaged regions that reach into it are filled in
+    full; the others, whose result will not be used, get the cheap
+    diffusion fill only (see :func:`_fill`).
     """
     known = ~hole
     if not hole.any() or not known.any():
         progress.update(1.0)
         return np.array(image, dtype=np.float32, copy=True)
-    return _fill(image, hole, known, method, PATCH_SIZE, CONTEXT, 0, progress)
+    return _fill(image, hole, known, method, PATCH_SIZE, CONTEXT, 0, progress, needed=needed)
 
 
 def _fill(image: np.ndarray, hole: np.ndarray, allowed: np.ndarray, method: str,
           patch_size: int, context: int, seed: int, prog: Progress, *,
-          soft: bool = False) -> np.ndarray:
+          soft: bool = False, needed: np.ndarray | None = None) -> np.ndarray:
     """Fill `hole` of `image` by `method`, copying only from `allowed` pixels.
 
     The body of :func:`inpaint` after its checks; ``soft=True`` keeps patch
     votes soft even where the patch fill stands alone (the self-test fills
-    its test holes the way ``auto`` fills thin damage).
+    its test holes the way ``auto`` fills thin damage). With `needed`
+    (bool ``(H, W)``, e.g. the part of a tile that is kept), regions that
+    do not reach into it get only the diffusion fill: they still hold a
+    plausible fill (so no damaged pixel is copied or matched against),
+    but skip the patch search and the self-test, which cost about twenty
+    times more.
     """
     labels, count = ndimage.label(hole, structure=np.ones((3, 3), dtype=bool))
+    wanted = np.ones(count + 1, dtype=bool)
+    if needed is not None:
+        wanted[:] = False
+        wanted[labels[needed]] = True
+    wanted[0] = False
     # Per component: the share of the patch fill in the result (the rest is
     # the diffusion fill). Index 0 (undamaged pixels) is unused.
     half_width = (np.zeros(count + 1) if method == "diffusion"
@@ -438,8 +452,9 @@ def _fill(image: np.ndarray, hole: np.ndarray, allowed: np.ndarray, method: str,
     elif method == "patch":
         weight = np.ones(count + 1)
     else:
-        weight = _auto_weights(image, hole, labels, half_width)
+        weight = _auto_weights(image, hole, labels, half_width, wanted)
     weight[0] = 0.0
+    weight[~wanted] = 0.0
     use_diffusion = weight < 1.0
     use_patch = weight > 0.0
     use_diffusion[0] = use_patch[0] = False
