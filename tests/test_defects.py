@@ -330,3 +330,24 @@ def test_removal_in_a_tile_fully_fills_only_damage_reaching_the_kept_part():
     assert np.abs(whole[right] - smooth[right]).mean() > 0.001
     out = defects.remove_defects(img, keep=(slice(0, 96), slice(0, 80)))
     assert np.abs(out[hole] - img[hole]).min() > 0.1  # both specks were filled
+
+
+def test_removal_fill_blends_texture_without_the_self_test(monkeypatch):
+    from photomend.ops import inpaint
+    from photomend.progress import Progress
+
+    img = _texture((96, 96))
+    hole = _disk(img.shape, 48, 48, 3)
+    img[hole] = 0.04
+
+    def no_test(*args, **kwargs):
+        raise AssertionError("the self-test ran")
+
+    monkeypatch.setattr(inpaint, "_validated_share", no_test)
+    filled = defects.fill_defects(img, hole)
+    smooth = inpaint.fill_damage(img, hole, "diffusion", Progress())
+    # Textured surroundings: copied texture is blended into the diffusion fill.
+    assert np.abs(filled[hole] - smooth[hole]).mean() > 2e-3
+    np.testing.assert_array_equal(filled[~hole], img[~hole])
+    with pytest.raises(AssertionError, match="self-test"):
+        inpaint.fill_damage(img, hole, "auto", Progress())

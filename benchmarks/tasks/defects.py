@@ -92,14 +92,16 @@ def remove_methods() -> list[Method]:
     out = [photomend_method("remove-defects", "photomend remove-defects")]
     if "inpaint" in {s.id for s in photomend.operations()}:
         # The target compares with the true mask filled by the same method.
+        from photomend.ops.defects import fill_defects
+
         method = photomend.registry.get("remove-defects").defaults()["method"]
 
         def truth_fill(case: Case) -> np.ndarray:
             if not case.truth["mask"].any():
                 return case.degraded
-            return photomend.run("inpaint", case.degraded, mask=case.truth["mask"],
-                                 method=method)
-        out.append(Method(f"photomend inpaint ({method}) of the true mask (reference)",
+            # remove-defects' own fill (inpaint's engine) of the true mask.
+            return fill_defects(case.degraded, case.truth["mask"] > 0, method)
+        out.append(Method(f"photomend fill ({method}) of the true mask (reference)",
                           truth_fill,
                           kind="reference"))
     cv2 = optional("cv2")

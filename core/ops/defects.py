@@ -23,7 +23,8 @@ from ._defects_noise import estimate_noise, plane
 from ._regions import region_max
 from .inpaint import CONTEXT, fill_damage
 
-__all__ = ["detect_defects", "detect_infrared", "estimate_noise", "remove_defects"]
+__all__ = ["detect_defects", "detect_infrared", "estimate_noise", "fill_defects",
+           "remove_defects"]
 
 #: Removal is more cautious: a detected component is filled only if its
 #: most confident pixel reaches this probability (at sensitivity 0.5).
@@ -216,6 +217,44 @@ def _confident(soft: np.ndarray) -> np.ndarray:
     level = 1.0 / (1.0 + math.exp(-shift))
     peak = region_max(soft, labels, count, found)[1:]
     return np.concatenate([[False], peak > level])[labels]
+
+
+def fill_defects(image: np.ndarray, hole: np.ndarray, method: str = "auto",
+                 progress: Progress | None = None,
+                 needed: np.ndarray | None = None) -> np.ndarray:
+    """Fill detected damage as :func:`remove_defects` does.
+
+    Parameters
+    ----------
+    image : ndarray
+        float32 ``(H, W, C)`` perceptual pixels.
+    hole : ndarray
+        bool ``(H, W)``: the damaged pixels.
+    method : {'auto', 'diffusion', 'patch'}
+        Fill method of :func:`~photomend.ops.inpaint.inpaint`.
+    progress : Progress, optional
+        Progress reporting and cancellation.
+    needed : ndarray, optional
+        bool ``(H, W)``: where the result is used; damage not reaching it
+        gets only the diffusion fill.
+
+    Returns
+    -------
+    ndarray
+        float32 ``(H, W, C)`` copy with the damage filled.
+
+    Notes
+    -----
+    This is inpaint's fill without its self-test for thin damage: thin
+    textured damage gets the fixed half-and-half blend of the patch and
+    diffusion fills. Specks, hairs and scratches are filled as well that
+    way (on the remove-defects benchmark, 24 Kodak24 and 12 Set12 photos,
+    light and heavy damage: 34.19 / 29.67 dB against 34.20 / 29.66 dB with
+    the self-test), and the removal takes about 40 % less time. (Painted
+    strokes, where the learnt share is worth 0.35 dB, keep it in inpaint.)
+    """
+    prog = progress if progress is not None else Progress()
+    return fill_damage(image, hole, method, prog, needed, self_test=False)
 
 
 def detect_infrared(infrared: np.ndarray, *, sensitivity: float = 0.5,
@@ -434,9 +473,13 @@ def remove_defects(
     pixel reaches :data:`REMOVE_LEVEL` (shifted by `sensitivity` like the
     detection level), because filling a false alarm erases real detail,
     while a missed speck is merely left as it was. The detected mask,
-    which already takes in a speck's soft edge, is handed to the
-    inpainting engine, which fills thin damage with a thin-plate/membrane
-    fill and wide textured damage from patches. A dark defect only ever
+    which already takes in a speck's soft edge, is handed to
+    :func:`fill_defects` (the inpainting engine), which fills damage in
+    smooth surroundings with a thin-plate/membrane fill, blends in copied
+    patches where the surroundings are textured and fills wide textured
+    damage from patches. When tiling, damage wholly in a tile's margin
+    gets the quick thin-plate fill only, since that part of the result is
+    not kept. A dark defect only ever
     darkens the picture, so where dark damage was found the fill may only
     brighten (``max(fill, input)``), and where bright damage was found it
     may only darken: a false alarm on real dark detail is then left almost
@@ -464,7 +507,7 @@ def remove_defects(
     if keep is not None:
         needed = np.zeros(hole.shape, dtype=bool)
         needed[keep] = True
-    filled = fill_damage(image, hole, method, prog.span(0.5, 1.0), needed)
+    filled = fill_defects(image, hole, method, prog.span(0.5, 1.0), needed)
     if len(holes) == 2:
         # A dark defect only ever darkens: its repair may only brighten
         # (and the reverse for bright ones), so a false alarm on real dark

@@ -407,25 +407,29 @@ def inpaint(
 
 
 def fill_damage(image: np.ndarray, hole: np.ndarray, method: str,
-                progress: Progress, needed: np.ndarray | None = None) -> np.ndarray:
+                progress: Progress, needed: np.ndarray | None = None, *,
+                self_test: bool = True) -> np.ndarray:
     """Fill the pixels `hole` of `image` as :func:`inpaint` does by default.
 
     Without checks of the mask: with no hole, or nothing known to fill
     from, the image comes back unchanged (as a copy). With `needed` (bool
     ``(H, W)``), only damaged regions that reach into it are filled in
     full; the others, whose result will not be used, get the cheap
-    diffusion fill only (see :func:`_fill`).
+    diffusion fill only (see :func:`_fill`). ``self_test=False`` gives
+    thin textured damage the fixed ``auto`` share instead of a learnt one.
     """
     known = ~hole
     if not hole.any() or not known.any():
         progress.update(1.0)
         return np.array(image, dtype=np.float32, copy=True)
-    return _fill(image, hole, known, method, PATCH_SIZE, CONTEXT, 0, progress, needed=needed)
+    return _fill(image, hole, known, method, PATCH_SIZE, CONTEXT, 0, progress, needed=needed,
+                 self_test=self_test)
 
 
 def _fill(image: np.ndarray, hole: np.ndarray, allowed: np.ndarray, method: str,
           patch_size: int, context: int, seed: int, prog: Progress, *,
-          soft: bool = False, needed: np.ndarray | None = None) -> np.ndarray:
+          soft: bool = False, needed: np.ndarray | None = None,
+          self_test: bool = True) -> np.ndarray:
     """Fill `hole` of `image` by `method`, copying only from `allowed` pixels.
 
     The body of :func:`inpaint` after its checks; ``soft=True`` keeps patch
@@ -435,7 +439,8 @@ def _fill(image: np.ndarray, hole: np.ndarray, allowed: np.ndarray, method: str,
     do not reach into it get only the diffusion fill: they still hold a
     plausible fill (so no damaged pixel is copied or matched against),
     but skip the patch search and the self-test, which cost about twenty
-    times more.
+    times more. ``self_test=False`` skips the self-test: thin textured
+    damage then gets the share of wider holes (0.5).
     """
     labels, count = ndimage.label(hole, structure=np.ones((3, 3), dtype=bool))
     wanted = np.ones(count + 1, dtype=bool)
@@ -463,7 +468,7 @@ def _fill(image: np.ndarray, hole: np.ndarray, allowed: np.ndarray, method: str,
     sizes[0] = 0.0
     # Thin textured damage gets its patch share from a self-test (auto).
     thin_ids = np.zeros(count + 1, dtype=bool)
-    if method == "auto":
+    if method == "auto" and self_test:
         thin_ids = use_patch & (half_width <= THIN_RADIUS)
     # Patch filling costs about _PATCH_COST times more per pixel; the
     # self-test fills two copies of the thin damage both ways.
