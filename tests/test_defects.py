@@ -351,3 +351,51 @@ def test_removal_fill_blends_texture_without_the_self_test(monkeypatch):
     np.testing.assert_array_equal(filled[~hole], img[~hole])
     with pytest.raises(AssertionError, match="self-test"):
         inpaint.fill_damage(img, hole, "auto", Progress())
+
+
+def test_a_given_damage_mask_is_only_filled():
+    img, _, _ = _damaged()
+    marked = np.zeros(img.shape[:2], np.float32)
+    cy, cx, r = SPECKS[0]
+    marked[_disk(img.shape, cy, cx, r + 1)] = 0.9  # an edited mask: one speck, grown
+    out = photomend.run("remove-defects", img, damage=marked)
+    changed = np.abs(out - img).max(axis=-1) > 0
+    assert changed[cy, cx] and not (changed & (marked <= 0.5)).any()
+    assert abs(float(out[cy, cx, 0]) - float(_texture()[cy, cx, 0])) < 0.08
+    # The other specks and the scratch were not sought.
+    assert not changed[SPECKS[1][0], SPECKS[1][1]]
+    # A (H, W, 1) mask is taken too, and the report shows what was filled.
+    report: dict = {}
+    defects.remove_defects(img, damage=marked[..., None], report=report)
+    np.testing.assert_array_equal(report["defects"], (marked > 0.5).astype(np.float32))
+
+
+@pytest.mark.parametrize(("damage", "extra", "text"), [
+    (np.ones((5, 5), np.float32), {}, "damage mask has shape"),
+    (np.full((128, 128), np.nan, np.float32), {}, "finite numbers"),
+    (np.zeros((128, 128), np.float32), {}, "marks no pixel"),
+    (np.ones((128, 128), np.float32), {"infrared": np.ones((128, 128), np.float32)},
+     "either a damage mask or an infrared plane"),
+])
+def test_bad_damage_masks_are_refused_clearly(damage, extra, text):
+    img, _, _ = _damaged()
+    with pytest.raises(ParameterError, match=text):
+        photomend.run("remove-defects", img, damage=damage, **extra)
+
+
+def test_damage_mask_from_the_command_line(tmp_path):
+    from PIL import Image as PILImage
+
+    from photomend.cli import main
+
+    img, _, _ = _damaged()
+    src, mask, out = tmp_path / "in.tif", tmp_path / "damage.png", tmp_path / "out.tif"
+    photomend.save(Image.from_array(img), src)
+    marked = np.zeros(img.shape[:2], np.uint8)
+    cy, cx, r = SPECKS[1]
+    marked[_disk(img.shape, cy, cx, r + 1)] = 255
+    PILImage.fromarray(marked).save(mask)
+    assert main(["run", "remove-defects", str(src), "-o", str(out), "--damage", str(mask)]) == 0
+    result = photomend.load(out).color
+    changed = np.abs(result - photomend.load(src).color).max(axis=-1) > 1e-4
+    assert changed[cy, cx] and not (changed & (marked == 0)).any()

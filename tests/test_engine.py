@@ -246,3 +246,17 @@ def test_tiles_tell_an_operation_which_pixels_are_kept(scratch_registry):
     seen.clear()
     photomend.run("test-keep", img, tile=0)
     assert seen == [((40, 50, 3), None)]
+
+
+def test_a_halo_as_large_as_the_image_is_not_tiled(scratch_registry):
+    calls: list[tuple[int, ...]] = []
+
+    @photomend.operation("test-whole", label="_Whole", menu="Test", local=True,
+                         halo=lambda params: 1 << 30)
+    def whole(image: np.ndarray) -> np.ndarray:
+        """Record the size of each call."""
+        calls.append(image.shape)
+        return image
+
+    photomend.run("test-whole", np.zeros((40, 50, 3), np.float32), tile=16)
+    assert calls == [(40, 50, 3)]

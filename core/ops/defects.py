@@ -80,6 +80,11 @@ _NOISE = Annotated[float | None, Param(
     "Standard deviation of the film grain or scanner noise on the 0–1 scale; "
     "leave empty to measure it from the image (recommended).",
     min=0.0, max=0.25, step=0.001, advanced=True)]
+_DAMAGE = Annotated[np.ndarray | None, Param(
+    "Damage mask (H, W) in [0, 1], e.g. a Detect Dust and Scratches result "
+    "touched up by hand: nothing is then detected, and exactly the pixels "
+    "above 0.5 are filled.",
+    kind="array")]
 _INFRARED = Annotated[np.ndarray | None, Param(
     "Infrared plane (H, W) of an RGBI film scan, same size as the image: "
     "damage is then found in it instead of in the colours.",
@@ -92,7 +97,7 @@ def _levels(max_size: int) -> int:
 
 
 def _halo(params: Mapping[str, Any]) -> int:
-    if params.get("infrared") is not None:
+    if params.get("infrared") is not None or params.get("damage") is not None:
         return _WHOLE_IMAGE
     return reach() * 2 ** _levels(int(params["max_size"])) + int(params["max_size"]) + 4
 
@@ -104,7 +109,7 @@ def _remove_halo(params: Mapping[str, Any]) -> int:
 
 def _prepare(image: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
     """Measure the noise once on the whole image so that tiles agree."""
-    if params.get("noise") is None:
+    if params.get("noise") is None and params.get("damage") is None:
         return {"noise": estimate_noise(plane(image, True))}
     return {}
 
@@ -335,6 +340,26 @@ def _detect(image: np.ndarray, sensitivity: float, max_size: int, polarity: Pola
     return np.stack([_shape_filter(m, max_size, kinds) for m in soft])
 
 
+def _given_damage(damage: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Check a damage mask given to remove-defects; return where it is above 0.5."""
+    d = np.asarray(damage, dtype=np.float32)
+    if d.ndim == 3 and d.shape[-1] == 1:
+        d = d[..., 0]
+    if d.shape != tuple(shape[:2]):
+        msg = (f"remove-defects: the damage mask has shape {d.shape}, but the image is "
+               f"{shape[0]}×{shape[1]}; give one value per pixel of the whole image")
+        raise ParameterError(msg)
+    if not np.isfinite(d).all():
+        msg = "remove-defects: the damage mask holds NaN or infinite values"
+        raise ParameterError(msg)
+    hole = d > 0.5
+    if not hole.any():
+        msg = ("remove-defects: the damage mask marks no pixel (values above 0.5 are "
+               "damage); leave it out to detect the damage instead")
+        raise ParameterError(msg)
+    return hole
+
+
 @operation("detect-defects", label="_Detect Dust and Scratches", menu="Repair",
            output="mask", local=True, halo=_halo, prepare=_prepare)
 def detect_defects(
@@ -429,6 +454,7 @@ def remove_defects(
         "copies texture from around, 'auto' picks per damaged region.")] = "auto",
     noise: _NOISE = None,
     infrared: _INFRARED = None,
+    damage: _DAMAGE = None,
     mask: np.ndarray | None = None,
     progress: Progress | None = None,
     report: dict[str, Any] | None = None,
@@ -438,7 +464,8 @@ def remove_defects(
 
     The damage is found as by Detect Dust and Scratches and filled from its
     surroundings as by Inpaint. With a selection, only damage inside it is
-    repaired. Undamaged photographs are left (almost) untouched.
+    repaired. Undamaged photographs are left (almost) untouched. Given a
+    damage mask (a detection touched up by hand), it only fills.
 
     Parameters
     ----------
@@ -448,6 +475,10 @@ def remove_defects(
         As for :func:`detect_defects`.
     method : {'auto', 'diffusion', 'patch'}
         Fill method of :func:`~photomend.ops.inpaint.inpaint`.
+    damage : ndarray, optional
+        float ``(H, W)`` damage mask (e.g. an edited :func:`detect_defects`
+        result): if given, nothing is detected and the pixels above 0.5
+        are filled.
     mask : ndarray, optional
         float32 ``(H, W)`` selection; damage is sought only where it is > 0.
     progress : Progress, optional
@@ -484,16 +515,24 @@ def remove_defects(
     brighten (``max(fill, input)``), and where bright damage was found it
     may only darken: a false alarm on real dark detail is then left almost
     as it was instead of being painted over with something darker still.
-    (With an infrared plane the polarity is unknown and the fill is used
-    as it is.)
+    (With an infrared plane or a given damage mask the polarity is
+    unknown and the fill is used as it is.)
     """
     prog = progress if progress is not None else Progress()
-    soft = _detect(image, sensitivity, max_size, polarity, kinds, noise, infrared)
+    if damage is not None:
+        if infrared is not None:
+            msg = "remove-defects: give either a damage mask or an infrared plane, not both"
+            raise ParameterError(msg)
+        holes = _given_damage(damage, image.shape[:2])[None]
+    else:
+        soft = _detect(image, sensitivity, max_size, polarity, kinds, noise, infrared)
+        # The network marks a speck's soft edge as well (it was trained with
+        # the one-pixel band around each defect unscored), so its mask is
+        # filled as it is: growing it by a pixel cost 0.2-0.6 dB on held-out
+        # photographs.
+        holes = (soft > 0.5 if infrared is not None
+                 else np.stack([_confident(m) for m in soft]))
     prog.update(0.5)
-    # The network marks a speck's soft edge as well (it was trained with the
-    # one-pixel band around each defect unscored), so its mask is filled as
-    # it is: growing it by a pixel cost 0.2-0.6 dB on held-out photographs.
-    holes = soft > 0.5 if infrared is not None else np.stack([_confident(m) for m in soft])
     if mask is not None:
         holes &= np.asarray(mask)[None] > 0
     hole = np.asarray(holes.any(axis=0))
