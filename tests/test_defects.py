@@ -399,3 +399,27 @@ def test_damage_mask_from_the_command_line(tmp_path):
     result = photomend.load(out).color
     changed = np.abs(result - photomend.load(src).color).max(axis=-1) > 1e-4
     assert changed[cy, cx] and not (changed & (marked == 0)).any()
+
+
+def _photo_like(shape=(192, 256), seed=5):
+    """A colour scene of smooth shapes and gradients."""
+    return synth.synthetic_scene((*shape, 3), seed, kind="smooth").astype(np.float32)
+
+
+@pytest.mark.parametrize("scene", ["smooth", "fabric"])
+def test_a_crack_network_is_found_as_lines(scene):
+    clean = _photo_like() if scene == "smooth" else _texture((192, 256))
+    d = synth.cracks(clean, 4, count=1, size=160.0)
+    noisy = synth.gaussian_noise(d.image, 1, sigma=2.0, clip=True).image.astype(np.float32)
+    truth = d.mask > 0.2
+    found = photomend.run("detect-defects", noisy, kinds="lines")
+    assert _found(truth, found) > 0.8
+
+
+def test_a_crease_is_found():
+    clean = _photo_like()
+    d = synth.creases(clean, 3, count=1)
+    noisy = synth.gaussian_noise(d.image, 1, sigma=2.0, clip=True).image.astype(np.float32)
+    found = photomend.run("detect-defects", noisy)
+    assert _found(d.mask > 0.5, found) > 0.5
+

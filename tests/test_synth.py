@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from photomend import psf, quality, synth
 from photomend.errors import ImageError, ParameterError
@@ -27,6 +28,7 @@ GENERATORS: dict[str, Callable[..., synth.Degradation]] = {
     "scratches": synth.scratches,
     "tears": synth.tears,
     "creases": synth.creases,
+    "cracks": synth.cracks,
     "holes": synth.holes,
     "fade": synth.fade,
     "contrast_loss": synth.contrast_loss,
@@ -43,7 +45,7 @@ GENERATORS: dict[str, Callable[..., synth.Degradation]] = {
     "jpeg": synth.jpeg,
     "old_photo": synth.old_photo,
 }
-LOCAL = ["dust", "hairs", "scratches", "tears", "creases", "holes"]
+LOCAL = ["dust", "hairs", "scratches", "tears", "creases", "cracks", "holes"]
 
 
 def dense(name: str) -> dict[str, int]:
@@ -315,3 +317,15 @@ def test_parameter_errors_name_the_parameter(rgb: np.ndarray) -> None:
         synth.gaussian_noise(rgb, 0, sigma=300.0)
     with pytest.raises(ParameterError, match="fill"):
         synth.holes(rgb, 0, coverage=0.05, fill=(1.0, 1.0))
+
+
+def test_cracks_branch_into_a_network_of_thin_bright_lines(rgb):
+    d = synth.cracks(rgb, 3, count=1, size=150.0)
+    line = d.mask > 0.2
+    assert line.any()
+    _, n = ndimage.label(line, structure=np.ones((3, 3), bool))
+    assert n <= 3  # one connected network (ends may leave the frame)
+    assert d.params["cracks"][0]["lines"] > 3  # it branched
+    # Thin: almost every marked pixel is within 2 px of the unmarked image.
+    assert (ndimage.distance_transform_edt(line) <= 2).mean() > 0.95
+    assert (d.image[line].mean(axis=-1) > rgb[line].mean(axis=-1)).mean() > 0.9

@@ -7,7 +7,7 @@ the clean copy, damage masks, the blur kernel, the colour transform and
 every value it drew. The same int seed always gives the same result.
 
 - surface damage: :func:`dust`, :func:`hairs`, :func:`scratches`,
-  :func:`tears`, :func:`creases`, :func:`holes`
+  :func:`tears`, :func:`creases`, :func:`cracks`, :func:`holes`
 - masks for inpainting benchmarks: :func:`blob_mask`, :func:`stroke_mask`
 - colour: :func:`fade` and its parts :func:`contrast_loss`,
   :func:`dye_fading`, :func:`yellowing`, :func:`lifted_blacks`
@@ -30,7 +30,7 @@ from .noise import film_grain, gaussian_noise, poisson_gaussian_noise
 from .recipes import Severity, old_photo
 from .scenes import SceneKind, synthetic_scene
 from .scratches import scratches
-from .tears import creases, tears
+from .tears import cracks, creases, tears
 
 __all__ = [
     "ColorTransform",
@@ -41,6 +41,7 @@ __all__ = [
     "Severity",
     "blob_mask",
     "contrast_loss",
+    "cracks",
     "creases",
     "defocus_blur",
     "dust",

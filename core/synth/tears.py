@@ -1,4 +1,4 @@
-"""Tears and creases in the paper of a print."""
+"""Tears, creases and emulsion cracks in a print."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from .strokes import (
     render_polyline,
 )
 
-__all__ = ["creases", "tears"]
+__all__ = ["cracks", "creases", "tears"]
 
 _MAX_ITEMS = 1000
 
@@ -199,3 +199,79 @@ def creases(clean: np.ndarray, seed: Seed, *, count: int | None = None,
     mask = _union(*masks) if masks else np.zeros(shape, dtype=np.float32)
     return Degradation(image=out, clean=img, mask=mask.copy(), masks={"creases": mask},
                        params={"count": n, "creases": drawn_creases})
+
+
+def cracks(clean: np.ndarray, seed: Seed, *, count: int | None = None,
+           size: float | tuple[float, float] = (80.0, 200.0),
+           width: float | tuple[float, float] = (0.8, 2.0),
+           opacity: float | tuple[float, float] = (0.5, 0.95)) -> Degradation:
+    """Crack the emulsion: branching networks of thin paper-white lines.
+
+    Parameters
+    ----------
+    clean : ndarray
+        float32 ``(H, W, C)`` image in [0, 1]; not modified.
+    seed : int or numpy.random.Generator
+        Source of randomness.
+    count : int, optional
+        Number of networks; by default 1–2.
+    size : float or (float, float)
+        Length of each network's trunk in px, within [10, 10000];
+        branches are shorter.
+    width : float or (float, float)
+        Line width in px, within [0.3, 8].
+    opacity : float or (float, float)
+        Peak opacity of the lines, within [0, 1].
+
+    Returns
+    -------
+    Degradation
+        ``masks['cracks']`` and ``mask`` hold coverage; pixels with
+        coverage 0 equal `clean` exactly.
+
+    Notes
+    -----
+    Gelatin that dried out or was flexed cracks along jagged lines that
+    fork as they run, and the paper shows through. Each network grows
+    from a trunk (a jagged path); along every line, each few pixels a
+    branch may leave at 30-70 degrees, about half as long as its parent,
+    down to branches of about 12 px.
+    """
+    img = _check_image(clean)
+    rng = _rng(seed)
+    shape = (img.shape[0], img.shape[1])
+    h, w = shape
+    l_lo, l_hi = _span("size", size, 10.0, 10000.0)
+    w_lo, w_hi = _span("width", width, 0.3, 8.0)
+    o_lo, o_hi = _span("opacity", opacity, 0.0, 1.0)
+    n = int(rng.integers(1, 3)) if count is None else _count("count", count, _MAX_ITEMS)
+    out = img.copy()
+    layer = np.zeros(shape, dtype=np.float32)
+    drawn = []
+    for _ in range(n):
+        paper = _paper(rng, img.shape[2])
+        wd = rng.uniform(w_lo, w_hi)
+        alpha = rng.uniform(o_lo, o_hi)
+        start = np.array([rng.uniform(0.2 * h, 0.8 * h), rng.uniform(0.2 * w, 0.8 * w)])
+        todo = [(start, rng.uniform(0.0, 2.0 * math.pi), rng.uniform(l_lo, l_hi), wd)]
+        lines = 0
+        while todo and lines < 200:
+            origin, heading, length, line_width = todo.pop()
+            lines += 1
+            path = jagged_path(rng, origin, heading, length, 3.0, 0.12, 0.35)
+            stroke = render_polyline(shape, path, line_width, alpha)
+            if stroke is not None:
+                box, cov = stroke
+                composite(out, box, cov, paper)
+                accumulate(layer, box, cov)
+            if length < 24.0:
+                continue
+            for k in range(2, len(path) - 1, 4):
+                if rng.random() < 0.3:
+                    turn = rng.choice([-1.0, 1.0]) * math.radians(rng.uniform(30.0, 70.0))
+                    todo.append((path[k], heading + turn, length * rng.uniform(0.35, 0.6),
+                                 max(0.3, line_width * 0.8)))
+        drawn.append({"start": start.tolist(), "lines": lines, "width": wd,
+                      "opacity": alpha, "paper": paper.tolist()})
+    return Degradation(image=out, clean=img, mask=layer.copy(), masks={"cracks": layer},
+                       params={"count": n, "cracks": drawn})
