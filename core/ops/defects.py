@@ -255,8 +255,11 @@ def fill_defects(image: np.ndarray, hole: np.ndarray, method: str = "auto",
     diffusion fills. Specks, hairs and scratches are filled as well that
     way (on the remove-defects benchmark, 24 Kodak24 and 12 Set12 photos,
     light and heavy damage: 34.19 / 29.67 dB against 34.20 / 29.66 dB with
-    the self-test), and the removal takes about 40 % less time. (Painted
-    strokes, where the learnt share is worth 0.35 dB, keep it in inpaint.)
+    the self-test), and the removal takes about 40 % less time. The price
+    is paid on false alarms: undamaged photos come back at 44.17 dB
+    instead of 44.42 dB, as more copied texture goes into detail wrongly
+    taken for damage. (Painted strokes, where the learnt share is worth
+    0.35 dB, keep the self-test in inpaint.)
     """
     prog = progress if progress is not None else Progress()
     return fill_damage(image, hole, method, prog, needed, self_test=False)
