@@ -228,11 +228,11 @@ def _execute(spec: registry.OperationSpec, work: np.ndarray, mask: np.ndarray | 
              report: dict[str, Any] | None) -> np.ndarray:
     height, width, channels = work.shape
     halo = spec.halo(values)
+    big = ((tile is not None and tile > 0 and (height > tile or width > tile))
+           or (tile is None and height * width > tiles.TILE_THRESHOLD))
     # A halo as large as the image would make every tile read all of it.
-    use_tiles = spec.local and halo is not None and halo < max(height, width) and (
-        tile != 0) and (
-        (tile is not None and tile > 0 and (height > tile or width > tile))
-        or (tile is None and height * width > tiles.TILE_THRESHOLD))
+    use_tiles = (spec.local and halo is not None and halo < max(height, width)
+                 and tile != 0 and big)
     if use_tiles:
         assert halo is not None
         result = tiles.run_tiled(

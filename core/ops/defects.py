@@ -327,14 +327,7 @@ def _detect(image: np.ndarray, sensitivity: float, max_size: int, polarity: Pola
     colours is unknown.
     """
     if infrared is not None:
-        ir = np.asarray(infrared, dtype=np.float32)
-        if ir.ndim == 3 and ir.shape[-1] == 1:
-            ir = ir[..., 0]
-        if ir.shape != image.shape[:2]:
-            msg = (f"infrared plane has shape {ir.shape}, but the image is "
-                   f"{image.shape[0]}×{image.shape[1]}; pass the whole scan's plane and "
-                   "run without a selection and with tile=0")
-            raise ParameterError(msg)
+        ir = _whole_image_plane(infrared, image.shape, "infrared plane")
         soft = detect_infrared(ir, sensitivity=sensitivity, max_size=max_size)[None]
     else:
         sigma = estimate_noise(plane(image, True)) if noise is None else max(noise, 1e-4)
@@ -343,19 +336,28 @@ def _detect(image: np.ndarray, sensitivity: float, max_size: int, polarity: Pola
     return np.stack([_shape_filter(m, max_size, kinds) for m in soft])
 
 
+def _whole_image_plane(values: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """Check a per-pixel plane given with the image; return it as float32 ``(H, W)``.
+
+    Such planes are in whole-image coordinates: their operations declare
+    the whole image as halo, so the engine neither tiles nor crops them.
+    """
+    plane_ = np.asarray(values, dtype=np.float32)
+    if plane_.ndim == 3 and plane_.shape[-1] == 1:
+        plane_ = plane_[..., 0]
+    if plane_.shape != tuple(shape[:2]):
+        msg = (f"{what} has shape {plane_.shape}, but the image is {shape[0]}×{shape[1]}; "
+               "give one value per pixel of the whole image")
+        raise ParameterError(msg)
+    if not np.isfinite(plane_).all():
+        msg = f"{what} holds NaN or infinite values"
+        raise ParameterError(msg)
+    return plane_
+
+
 def _given_damage(damage: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Check a damage mask given to remove-defects; return where it is above 0.5."""
-    d = np.asarray(damage, dtype=np.float32)
-    if d.ndim == 3 and d.shape[-1] == 1:
-        d = d[..., 0]
-    if d.shape != tuple(shape[:2]):
-        msg = (f"remove-defects: the damage mask has shape {d.shape}, but the image is "
-               f"{shape[0]}×{shape[1]}; give one value per pixel of the whole image")
-        raise ParameterError(msg)
-    if not np.isfinite(d).all():
-        msg = "remove-defects: the damage mask holds NaN or infinite values"
-        raise ParameterError(msg)
-    hole = d > 0.5
+    hole = _whole_image_plane(damage, shape, "remove-defects: the damage mask") > 0.5
     if not hole.any():
         msg = ("remove-defects: the damage mask marks no pixel (values above 0.5 are "
                "damage); leave it out to detect the damage instead")
