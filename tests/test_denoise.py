@@ -327,21 +327,47 @@ def test_errors_are_clear():
         denoise(np.zeros((16, 16), np.float32), sigma=5.0)
 
 
-def test_block_estimates_are_summed_per_position_like_add_at():
-    from photomend.ops._denoise_bm3d import _scatter_add
+@pytest.mark.parametrize("in_place", [True, False])
+def test_block_estimates_are_summed_per_position_like_add_at(monkeypatch, in_place):
+    """Both the in-place sparse product and the public one; buffers reused across calls."""
+    from photomend.ops import _denoise_bm3d as cf
 
+    if not in_place:
+        monkeypatch.setattr(cf, "_csr_matvecs", None)
+    elif cf._csr_matvecs is None:
+        pytest.skip("this SciPy has no in-place CSR product")
     rng = np.random.default_rng(3)
-    rows = rng.integers(0, 40, 300)  # many repeats, some rows never hit
-    est = rng.normal(size=(300, 12)).astype(np.float32)
-    weight = rng.random((300, 2)).astype(np.float32)
     acc = rng.normal(size=(40, 12)).astype(np.float32)
     acc_w = rng.normal(size=(40, 2)).astype(np.float32)
     expected, expected_w = acc.copy(), acc_w.copy()
-    np.add.at(expected, rows, est)
-    np.add.at(expected_w, rows, weight)
-    _scatter_add(acc, acc_w, rows, est, weight)
+    work = cf._Scratch()
+    for n in (300, 120, 500):  # the kept work arrays shrink and grow
+        rows = rng.integers(0, 40, n)  # many repeats, some rows never hit
+        est = rng.normal(size=(n, 12)).astype(np.float32)
+        weight = rng.random((n, 2)).astype(np.float32)
+        np.add.at(expected, rows, est)
+        np.add.at(expected_w, rows, weight)
+        cf._scatter_add(acc, acc_w, rows, est, weight, work)
     np.testing.assert_allclose(acc, expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(acc_w, expected_w, rtol=1e-5, atol=1e-5)
+
+
+def test_passes_sharing_buffers_equal_passes_with_their_own(scene):
+    """Work arrays kept from pass to pass and image to image leave nothing behind."""
+    from photomend.ops import _denoise_bm3d as cf
+    from photomend.ops.denoise import _stages
+
+    first, second = _stages("quality", 40.0)
+    noisy = scene[1][:70, :90]
+    x = np.ascontiguousarray(np.moveaxis(noisy, -1, 0))
+    alone = cf.collaborative_stage(x, 40 / 255, first, workers=2)
+    buffers = [cf._Scratch(), cf._Scratch()]
+    cf.collaborative_stage(x[:, :50, :60] * 0.5, 40 / 255, second, basic=x[:, :50, :60],
+                           workers=2, buffers=buffers)
+    shared = cf.collaborative_stage(x, 40 / 255, first, workers=2, buffers=buffers)
+    np.testing.assert_array_equal(shared, alone)
+    with pytest.raises(ValueError, match="2 threads need as many sets of buffers, got 1"):
+        cf.collaborative_stage(x, 40 / 255, first, workers=2, buffers=buffers[:1])
 
 
 def test_chunked_filtering_and_inverse_equal_one_piece(scene, monkeypatch):
@@ -356,6 +382,49 @@ def test_chunked_filtering_and_inverse_equal_one_piece(scene, monkeypatch):
     monkeypatch.setattr(cf, "_INVERSE_COLUMNS", 7)  # ragged column blocks
     chunked = cf.bm3d(noisy, 25 / 255, first, second)
     np.testing.assert_allclose(chunked, whole, atol=2e-6)
+
+
+@pytest.mark.parametrize(("shape", "step", "radius", "group", "tau"),
+                         [((37, 45), 4, 6, 16, 0.15), ((30, 61), 6, 5, 32, 0.15),
+                          ((12, 14), 3, 4, 8, 0.13)])
+def test_block_matching_finds_the_closest_blocks(shape, step, radius, group, tau):
+    """The batched products find exactly the blocks a brute-force search finds.
+
+    Widths whose reference columns do not fill whole tiles, bands that share
+    rows, and windows reaching past every border are covered.
+    """
+    from photomend.ops import _denoise_bm3d as cf
+
+    rng = np.random.default_rng(3)
+    guide = rng.random(shape).astype(np.float32)
+    stage = cf.Stage(wiener=False, step=step, radius=radius, group=group, tau=tau)
+    b, r = stage.block, radius
+    hp, wp = shape[0] - b + 1, shape[1] - b + 1
+    ys, xs = np.arange(0, hp, step), np.arange(0, wp, step)
+    search = cf._Search(guide, stage, len(xs))
+    found = [cf._match(search, ys[i:i + 2], xs, hp, wp, stage) for i in range(0, len(ys), 2)]
+    idx = np.concatenate([f[0] for f in found]).astype(int)
+    size = np.concatenate([f[1] for f in found]).astype(int)
+    # brute force: every candidate's squared distance, offsets numbered row by row
+    blocks = np.lib.stride_tricks.sliding_window_view(guide.astype(np.float64), (b, b))
+    ry, rx = np.repeat(ys, len(xs)), np.tile(xs, len(ys))
+    dist = np.full((len(ry), (2 * r + 1) ** 2), np.inf)
+    for n, (dy, dx) in enumerate(itertools.product(range(-r, r + 1), repeat=2)):
+        cy, cx = ry + dy, rx + dx
+        ok = (cy >= 0) & (cy < hp) & (cx >= 0) & (cx < wp)
+        diff = blocks[ry[ok], rx[ok]] - blocks[cy[ok], cx[ok]]
+        dist[ok, n] = (diff ** 2).sum(axis=(1, 2))
+    centre = r * (2 * r + 1) + r
+    assert (idx[:, 0] == centre).all()
+    dist[:, centre] = -1.0  # the reference leads
+    # best first; keys keep 13 bits of a distance's mantissa, so near-ties
+    # (within 1e-4) may come in either order
+    ranked = np.sort(dist, axis=1)[:, :group]
+    np.testing.assert_allclose(np.take_along_axis(dist, idx, axis=1), ranked, rtol=2e-4)
+    assert (np.sort(idx, axis=1)[:, 1:] != np.sort(idx, axis=1)[:, :-1]).all()
+    below = (ranked[:, 1:] < stage.tau * b * b).sum(axis=1) + 1
+    np.testing.assert_array_equal(size, 2 ** np.floor(np.log2(below)).astype(int))
+    assert (size > 1).any() and (size < group).any()
 
 
 def test_second_pass_reuses_the_first_pass_matches_exactly(scene):

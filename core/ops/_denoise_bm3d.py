@@ -2,9 +2,10 @@
 
 Private helper of :mod:`photomend.ops.denoise`. A pass sweeps down the image
 in bands of reference-block rows; within a band everything is whole-array
-numpy: block distances for one row of search offsets at a time, the best
-matches of every reference block by one integer partition, the groups'
-3-D transforms as stacked matrix products, and aggregation as a sparse
+numpy: block distances as batched matrix products (a few neighbouring
+reference blocks times the candidates their search windows cover), the
+best matches of every reference block by one integer partition, the
+groups' 3-D transforms as stacked matrix products, and aggregation as a sparse
 sum per block position. No Python loop runs per pixel, per block or per
 group.
 
@@ -16,6 +17,7 @@ a few tens of MB whatever the image size; matches kept for a second pass
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import threading
@@ -26,6 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 from scipy.sparse import csr_matrix
+
+try:  # y += A·x in place for a CSR matrix A; SciPy's own sparse products use it
+    from scipy.sparse._sparsetools import csr_matvecs as _csr_matvecs
+except ImportError:  # pragma: no cover - another SciPy layout: the public product
+    _csr_matvecs = None
 
 __all__ = ["OPPONENT", "Matches", "Stage", "bm3d", "collaborative_stage"]
 
@@ -172,104 +179,157 @@ def _patch_coeffs(pixels: np.ndarray, fwd: np.ndarray, out: np.ndarray) -> None:
         _gemm(vert, fwd.T, out=out[y:y + rows].reshape(-1, b))
 
 
-def _cells(a: np.ndarray, s: int, n: int) -> np.ndarray:
-    """Sum ``s`` consecutive entries of the last axis, ``n`` times from 0."""
-    return _windows(a, s, n, s)
-
-
-def _windows(cells: np.ndarray, k: int, n: int, stride: int = 1, axis: int = -1,
-             out: np.ndarray | None = None) -> np.ndarray:
-    """Sum ``k`` consecutive cells along ``axis`` (1 or -1) at ``n`` starts 0, stride, ..."""
-    def part(t: int) -> np.ndarray:
-        sl = slice(t, t + (n - 1) * stride + 1, stride)
-        return cells[:, sl] if axis == 1 else cells[..., sl]
-
-    if k == 1:
-        if out is None:
-            return part(0).copy()
-        out[...] = part(0)
-        return out
-    out = np.add(part(0), part(1), out=out)
-    for t in range(2, k):
-        out += part(t)
-    return out
-
-
-#: Rows of search offsets whose block distances are computed per einsum call:
-#: fewer, larger calls cut Python overhead at little cost in cache locality.
-_ROWS_OF_OFFSETS = 3
+#: Reference blocks side by side whose distances to a run of candidates are
+#: one small matrix product in :func:`_match`. Wider tiles make larger (more
+#: efficient) products but compute more distances that no reference needs:
+#: 4 is fastest at steps 4 and 6 (about 20 useful GMAC/s on one core).
+_MATCH_TILE = 4
 #: Low bits of a float32 distance replaced by the candidate's index, so that
 #: one integer partition (SIMD-accelerated in numpy) finds the best matches
 #: and their offsets at once; 10 bits index up to 1024 offsets (radius ≤ 15).
 _INDEX_BITS = 10
 
 
-def _match(shifts: np.ndarray, energy: np.ndarray, ys: np.ndarray, xs: np.ndarray,
-           hp: int, wp: int, stage: Stage) -> tuple[np.ndarray, np.ndarray]:
+class _Scratch:
+    """Work arrays of one thread's sweeps, kept from band to band and pass to pass.
+
+    A sweep's buffers and a band's temporaries are a few MB each. Allocated
+    afresh, they are returned to the system when freed and faulted in again
+    the next time: with two threads that cost a fifth or more of the run
+    time (page faults and system time). Each named array is kept instead.
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
+        """Return an uninitialised C-contiguous array ``shape`` kept under ``name``."""
+        n = math.prod(shape)
+        have = self._arrays.get(name)
+        if have is None or have.dtype != dtype or have.size < n:
+            grow = 0 if have is None else have.size + have.size // 4
+            have = self._arrays[name] = np.empty(max(n, grow), dtype)
+        return have[:n].reshape(shape)
+
+
+class _Search:
+    """The guide's blocks as vectors, for the block matching of one sweep.
+
+    Holds the guide padded by ``radius`` (zeros) and every block's sum of
+    squares, padded likewise. :meth:`patches` returns the blocks of a run
+    of rows as ``(rows, columns, block²)`` vectors; consecutive bands of a
+    sweep share about ``2·radius`` rows, which are copied from the previous
+    band's array instead of gathered again.
+    """
+
+    def __init__(self, guide: np.ndarray, stage: Stage, nx: int) -> None:
+        b, s, r = stage.block, stage.step, stage.radius
+        k = _MATCH_TILE
+        self.stage = stage
+        #: Candidate columns of one tile of ``k`` references, and of the whole row.
+        self.run = (k - 1) * s + 1 + 2 * r
+        self.cols = (-(-nx // k) - 1) * k * s + self.run
+        w = guide.shape[1]
+        # the last tile may reach past the image (references that are dropped)
+        self.pad = np.pad(guide.astype(np.float32),
+                          ((r, r), (r, max(r, self.cols + b - 1 - w - r))))
+        energy = _block_sums(guide.astype(np.float64) ** 2, b).astype(np.float32)
+        self.energy = np.pad(energy, r)
+        self._rows = (0, 0)
+        self._work = _Scratch()
+        self._names = ["blocks a", "blocks b"]
+
+    def fork(self, work: _Scratch) -> _Search:
+        """Return a search over the same guide with buffers in ``work`` (one per thread)."""
+        other = copy.copy(self)
+        other._rows, other._work, other._names = (0, 0), work, ["blocks a", "blocks b"]
+        return other
+
+    def patches(self, y0: int, rows: int) -> np.ndarray:
+        """Return the blocks at padded rows ``[y0, y0 + rows)`` as vectors."""
+        b = self.stage.block
+        nb = b * b
+        out = self._work.get(self._names[0], (rows, self.cols, nb))
+        a0, a1 = self._rows
+        keep = max(0, min(a1, y0 + rows) - y0) if a0 <= y0 else 0
+        if keep:  # the previous band's array (same width) still holds them
+            previous = self._work.get(self._names[1], (a1 - a0, self.cols, nb))
+            out[:keep] = previous[y0 - a0:y0 - a0 + keep]
+        if keep < rows:
+            src = self.pad[y0 + keep:y0 + rows + b - 1, :self.cols + b - 1]
+            out[keep:].reshape(rows - keep, self.cols, b, b)[...] = sliding_window_view(
+                src, (b, b))
+        self._names.reverse()  # the array just filled is the next call's previous one
+        self._rows = (y0, y0 + rows)
+        return out
+
+
+def _match(search: _Search, ys: np.ndarray, xs: np.ndarray, hp: int, wp: int,
+           stage: Stage, scratch: _Scratch | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Find the most similar blocks of every reference block in rows ``ys``.
 
-    ``shifts`` is the matching image padded by ``radius`` on every side, seen
-    as ``(rows, 2*radius + 1, width)`` horizontal shifts; ``energy`` holds
-    every block's sum of squares, padded likewise. Returns the matches
-    (n, group) as indices into the ``(2*radius + 1)²`` search offsets, row
-    by row (int16; :func:`_positions` makes them patch indices), best first
-    with the reference itself first, and each group's size: the largest
-    power of two not above the number of blocks closer than ``tau``.
+    Returns the matches (n, group) as indices into the ``(2*radius + 1)²``
+    search offsets, row by row (int16; :func:`_positions` makes them patch
+    indices), best first with the reference itself first, and each group's
+    size: the largest power of two not above the number of blocks closer
+    than ``tau``.
 
-    Distances are exact: ``|a - b|² = |a|² + |b|² - 2 a·b``, where the
-    cross term of one row of offsets is a product summed over cells of
-    ``step`` rows (one fused ``einsum``) and then over the block.
+    Distances are exact: ``|a - b|² = |a|² + |b|² - 2 a·b``. The cross
+    terms are batched matrix products (BLAS): each tile of
+    :data:`_MATCH_TILE` neighbouring references times the run of candidate
+    blocks their windows cover, one row of offsets at a time; each
+    reference's own window is then read out of its tile's products.
     """
     b, r, s = stage.block, stage.radius, stage.step
     nw = 2 * r + 1
-    w = shifts.shape[2]
+    k = _MATCH_TILE
     y0 = int(ys[0])
     ny, nx = len(ys), len(xs)
-    g = math.gcd(s, b)  # cells of g rows/columns tile both the blocks and the steps
-    kb, ks = b // g, s // g
-    cy = (ny - 1) * ks + kb
-    span = cy * g
-    ref = shifts[r + y0:r + y0 + span, r].reshape(cy, g, w)
-    eref = energy[r + y0:r + y0 + (ny - 1) * s + 1:s, r:r + (nx - 1) * s + 1:s]
-    cross = np.empty((nw, ny, nw, nx), np.float32)  # (dy, ref row, dx, ref column)
-    for j0 in range(0, nw, _ROWS_OF_OFFSETS):
-        j1 = min(nw, j0 + _ROWS_OF_OFFSETS)
-        rows = np.moveaxis(sliding_window_view(shifts[y0 + j0:y0 + j1 - 1 + span], span, axis=0),
-                           -1, 1).reshape(j1 - j0, cy, g, nw, w)  # (dy, cell, t, dx, x) view
-        prod = np.einsum("ytx,jytkx->jykx", ref, rows)  # (dy, cells, dx, w)
-        box = _windows(prod, kb, ny, ks, axis=1)
-        _windows(_cells(box, g, (nx - 1) * ks + kb), kb, nx, ks, out=cross[j0:j1])
-    # squared distance = |ref|² + |candidate|² - 2 cross, all (dy, row, dx, column) at once
-    e = energy[y0:]
-    cand = as_strided(e, shape=(nw, ny, nw, nx),
-                      strides=(e.strides[0], s * e.strides[0], e.strides[1], s * e.strides[1]))
-    cross *= -2.0
-    cross += cand
-    cross += eref[None, :, None, :]
-    np.maximum(cross, 0.0, out=cross)
+    nt = -(-nx // k)
+    run = search.run
+    p = search.patches(y0, (ny - 1) * s + 1 + 2 * r)
+    p0, p1 = p.strides[:2]
+    refs = as_strided(p[r:, r:], shape=(ny, nt, 1, k, b * b),
+                      strides=(s * p0, k * s * p1, 0, s * p1, 4))
+    cand = as_strided(p, shape=(ny, nt, nw, b * b, run),
+                      strides=(s * p0, k * s * p1, p0, 4, p1))
+    work = _Scratch() if scratch is None else scratch
+    prod = np.matmul(refs, cand, out=work.get("products", (ny, nt, nw, k, run)))
+    # (row, tile, dy, reference in tile, candidate in run)
+    q = prod.strides
+    cross = as_strided(prod, shape=(ny, nt, k, nw, nw),  # (row, tile, reference, dy, dx)
+                       strides=(q[0], q[1], q[3] + s * q[4], q[2], q[4]))
+    full = work.get("distances", (ny, nt * k, nw, nw))
+    np.multiply(cross, np.float32(-2.0), out=full.reshape(ny, nt, k, nw, nw))
+    dist = full[:, :nx]  # squared distance = |ref|² + |candidate|² - 2 cross
+    e = search.energy[y0:]
+    dist += as_strided(e, shape=(ny, nx, nw, nw),
+                       strides=(s * e.strides[0], s * e.strides[1], *e.strides))
+    dist += search.energy[r + y0:r + y0 + (ny - 1) * s + 1:s,
+                          r:r + (nx - 1) * s + 1:s, None, None]
+    np.maximum(dist, 0.0, out=dist)
     low = np.int32((1 << _INDEX_BITS) - 1)
-    keys = cross.view(np.int32)
+    keys = dist.view(np.int32)
     keys &= ~low
-    keys |= np.arange(nw * nw, dtype=np.int32).reshape(nw, 1, nw, 1)
-    flat = np.ascontiguousarray(keys.transpose(1, 3, 0, 2)).reshape(ny * nx, nw * nw)
-    ry = np.repeat(ys, nx)
-    rx = np.tile(xs, ny)
+    keys |= np.arange(nw * nw, dtype=np.int32).reshape(nw, nw)
     # candidates outside the image go last: only references near a border have any
-    edge = (ry < r) | (ry >= hp - r) | (rx < r) | (rx >= wp - r)
-    if edge.any():
-        off = np.arange(-r, r + 1)
-        ey, ex = ry[edge, None] + off, rx[edge, None] + off
-        bad = ((ey < 0) | (ey >= hp))[:, :, None] | ((ex < 0) | (ex >= wp))[:, None, :]
-        sub = flat[edge]
-        sub[bad.reshape(sub.shape)] = np.iinfo(np.int32).max
-        flat[edge] = sub
-    flat[:, r * nw + r] = -1  # the reference block always leads its group
+    off = np.arange(-r, r + 1)
+    row_out = (ys[:, None] + off < 0) | (ys[:, None] + off >= hp)
+    col_out = (xs[:, None] + off < 0) | (xs[:, None] + off >= wp)
+    worst = np.iinfo(np.int32).max
+    for i in np.flatnonzero(row_out.any(axis=1)):
+        keys[i][:, row_out[i]] = worst
+    for j in np.flatnonzero(col_out.any(axis=1)):
+        keys[:, j][..., col_out[j]] = worst
+    keys[:, :, r, r] = -1  # the reference block always leads its group
     kk = min(stage.group, nw * nw)
-    top = np.sort(np.partition(flat, kk - 1, axis=1)[:, :kk], axis=1)
+    flat = keys.reshape(ny, nx, nw * nw)
+    flat.partition(kk - 1, axis=-1)  # in place: the distances are not needed again
+    top = np.sort(flat[..., :kk], axis=-1).reshape(ny * nx, kk)
     idx = top & low
     idx[:, 0] = r * nw + r
-    dist = (top[:, 1:] & ~low).view(np.float32)
-    count = 1 + (dist < stage.tau * b * b).sum(axis=1)
+    best = (top[:, 1:] & ~low).view(np.float32)
+    count = 1 + (best < stage.tau * b * b).sum(axis=1)
     size = np.minimum(2 ** np.floor(np.log2(count)).astype(np.int64), kk)
     return idx.astype(np.int16), size.astype(np.uint8)
 
@@ -370,9 +430,10 @@ def _filter(cz: np.ndarray, cb: np.ndarray | None, members: np.ndarray, hm: np.n
 class _Ring:
     """Rows of per-patch arrays kept in a circular buffer while a sweep needs them."""
 
-    def __init__(self, rows: int, wp: int, lanes: int) -> None:
+    def __init__(self, rows: int, wp: int, lanes: int, data: np.ndarray | None = None) -> None:
+        """Keep ``rows`` rows of ``(wp, lanes)``, in ``data`` if given (else zeros)."""
         self.rows = rows
-        self.data = np.zeros((rows, wp, lanes), np.float32)
+        self.data = np.zeros((rows, wp, lanes), np.float32) if data is None else data
 
     def spans(self, y0: int, y1: int) -> list[tuple[int, int, int]]:
         """Split image rows [y0, y1) into (image row, ring row, count) runs."""
@@ -392,7 +453,8 @@ def collaborative_stage(noisy: np.ndarray, sigma: float | np.ndarray, stage: Sta
                         guide: np.ndarray | None = None,
                         basic: np.ndarray | None = None, workers: int = 1,
                         progress: Report | None = None, record: Matches | None = None,
-                        replay: Matches | None = None) -> np.ndarray:
+                        replay: Matches | None = None,
+                        buffers: list[_Scratch] | None = None) -> np.ndarray:
     """Run one collaborative-filtering pass.
 
     Parameters
@@ -419,6 +481,9 @@ def collaborative_stage(noisy: np.ndarray, sigma: float | np.ndarray, stage: Sta
     replay : Matches, optional
         Block matches recorded by an earlier pass on the same guide, used
         instead of searching again.
+    buffers : list of _Scratch, optional
+        Work arrays, one set per thread (at least `workers`), kept by the
+        caller for its next pass; default fresh ones.
 
     Returns
     -------
@@ -463,12 +528,9 @@ def collaborative_stage(noisy: np.ndarray, sigma: float | np.ndarray, stage: Sta
     back = (win1[:, None] * np.linalg.inv(one)).astype(np.float32)
     if guide is None:
         guide = (basic if basic is not None else noisy)[0]
-    shifts = energy = None  # what the search needs; replayed matches need neither
-    if replay is None:
-        gpad = np.pad(guide.astype(np.float32), r)
-        shifts = sliding_window_view(gpad, w, axis=1)  # (h + 2r, 2r + 1, w)
-        energy = np.pad(_block_sums(guide.astype(np.float64) ** 2, b).astype(np.float32), r)
     ys, xs = np.arange(0, hp, s), np.arange(0, wp, s)
+    # what the search needs; replayed matches need none of it
+    search = None if replay is not None else _Search(guide, stage, len(xs))
     per_channel = np.broadcast_to(np.asarray(sigma, np.float64), (noisy.shape[0],))
     # A channel without noise is still filtered, as if with a trace of it.
     per_channel = np.maximum(per_channel, 1e-3 * max(float(per_channel.max()), 1e-6))
@@ -480,8 +542,8 @@ def collaborative_stage(noisy: np.ndarray, sigma: float | np.ndarray, stage: Sta
         haar[n] = _haar_matrix(n).astype(np.float32)
         n *= 2
 
-    # reference rows per sweep step: keep the matching temporaries near 4 MB,
-    # and report progress at least 4 times per pass
+    # reference rows per sweep step: keep the matching temporaries near 10 MB
+    # (block vectors and products), and report progress at least 4 times per pass
     sub = max(1, min((1 << 20) // ((2 * r + 1) * w * (b + s)), -(-len(ys) // 4)))
     steps = [ys[j:j + sub] for j in range(0, len(ys), sub)]
     tick = None
@@ -496,17 +558,23 @@ def collaborative_stage(noisy: np.ndarray, sigma: float | np.ndarray, stage: Sta
                 fraction = done[0] / len(steps)
             report(fraction)
 
-    ctx = _Sweep(noisy, basic, shifts, energy, xs, hp, wp, stage, fwd, back, haar,
+    ctx = _Sweep(noisy, basic, search, xs, hp, wp, stage, fwd, back, haar,
                  sig2, thr, sub, tick, record, replay)
     parts = min(max(1, workers), len(steps))
+    if buffers is None:
+        buffers = [_Scratch() for _ in range(parts)]
+    if len(buffers) < parts:
+        msg = f"{parts} threads need as many sets of buffers, got {len(buffers)}"
+        raise ValueError(msg)
     if parts == 1:
-        num, weights = ctx.run(steps)
+        num, weights = ctx.run(steps, buffers[0])
     else:
         bounds = np.linspace(0, len(steps), parts + 1).round().astype(int)
         with ThreadPoolExecutor(max_workers=parts - 1) as pool:
-            futures = [pool.submit(ctx.run, steps[bounds[i]:bounds[i + 1]])
+            futures = [pool.submit(ctx.run, steps[bounds[i]:bounds[i + 1]], buffers[i])
                        for i in range(1, parts)]
-            num, weights = ctx.run(steps[bounds[0]:bounds[1]])  # this thread takes part 0
+            # this thread takes part 0
+            num, weights = ctx.run(steps[bounds[0]:bounds[1]], buffers[0])
             for future in futures:
                 more_num, more_weights = future.result()
                 num += more_num
@@ -538,41 +606,50 @@ class _Sweep:
     """One collaborative-filtering pass over a run of reference rows."""
 
     def __init__(self, noisy: np.ndarray, basic: np.ndarray | None,
-                 shifts: np.ndarray | None, energy: np.ndarray | None, xs: np.ndarray,
+                 search: _Search | None, xs: np.ndarray,
                  hp: int, wp: int, stage: Stage,
                  fwd: np.ndarray, back: np.ndarray, haar: dict[int, np.ndarray],
                  sig2: np.ndarray, thr: np.ndarray, sub: int,
                  tick: Callable[[], None] | None, record: Matches | None,
                  replay: Matches | None) -> None:
-        self.noisy, self.basic, self.shifts, self.energy = noisy, basic, shifts, energy
+        self.noisy, self.basic, self.search = noisy, basic, search
         self.xs, self.hp, self.wp, self.stage = xs, hp, wp, stage
         self.fwd, self.back, self.haar = fwd, back, haar
         self.sig2, self.thr, self.sub, self.tick = sig2, thr, sub, tick
         self.record, self.replay = record, replay
 
-    def run(self, steps: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def run(self, steps: list[np.ndarray], work: _Scratch) -> tuple[np.ndarray, np.ndarray]:
         """Filter the reference rows ``steps`` (a list of row batches).
 
         Returns the weighted sum of block estimates per pixel (H, W, C) and
-        the weight of every block position (C, hp, wp).
+        the weight of every block position (C, hp, wp), both arrays of
+        ``work`` (the thread's buffers, also used for every temporary).
         """
         stage, hp, wp = self.stage, self.hp, self.wp
         b, r = stage.block, stage.radius
         c, h, w = self.noisy.shape
         nb = b * b
         cnb = c * nb
-        num = np.zeros((h, w, c), np.float32)
-        weights = np.zeros((c, hp, wp), np.float32)
+        num = work.get("sum", (h, w, c))
+        num.fill(0.0)
+        weights = work.get("block weights", (c, hp, wp))
+        weights.fill(0.0)
         ring_rows = (self.sub - 1) * stage.step + 1 + 2 * r
-        cz = _Ring(ring_rows, wp, cnb)
-        cb = _Ring(ring_rows, wp, cnb) if self.basic is not None else None
-        acc = _Ring(ring_rows, wp, cnb)  # summed coefficients of each block position
-        acc_w = _Ring(ring_rows, wp, c)  # and their weights
+        cz = _Ring(ring_rows, wp, cnb, work.get("coefficients", (ring_rows, wp, cnb)))
+        cb = None
+        if self.basic is not None:
+            cb = _Ring(ring_rows, wp, cnb, work.get("pilot coefficients", (ring_rows, wp, cnb)))
+        # summed coefficients of each block position, and their weights
+        acc = _Ring(ring_rows, wp, cnb, work.get("sums ring", (ring_rows, wp, cnb)))
+        acc_w = _Ring(ring_rows, wp, c, work.get("weights ring", (ring_rows, wp, c)))
+        acc.data.fill(0.0)
+        acc_w.data.fill(0.0)
+        search = None if self.search is None else self.search.fork(work)
         start = max(0, int(steps[0][0]) - r)
         done = ready = start  # rows flushed to the image / rows with coefficients
         for rows in steps:
             lo, hi = max(0, int(rows[0]) - r), min(hp, int(rows[-1]) + r + 1)
-            _flush(acc, acc_w, done, lo, self.back, num, weights)
+            _flush(acc, acc_w, done, lo, self.back, num, weights, work)
             done = lo
             for y, slot, n in cz.spans(ready, hi):
                 _patch_coeffs(self.noisy[:, y:y + n + b - 1], self.fwd, cz.data[slot:slot + n])
@@ -581,15 +658,15 @@ class _Sweep:
                     _patch_coeffs(self.basic[:, y:y + n + b - 1], self.fwd,
                                   cb.data[slot:slot + n])
             ready = hi
-            idx, size = self._matches(rows)
+            idx, size = self._matches(rows, search, work)
             members_all = _positions(idx, rows, self.xs, wp, r)
             members_all = (members_all // wp % ring_rows) * wp + members_all % wp  # ring slots
             flat_z = cz.data.reshape(-1, cnb)
             flat_b = None if cb is None else cb.data.reshape(-1, cnb)
             total = int(size.sum())
-            est = np.empty((total, cnb), np.float32)
-            weight = np.empty((total, c), np.float32)
-            slots = np.empty(total, members_all.dtype)
+            est = work.get("estimates", (total, cnb))
+            weight = work.get("weights", (total, c))
+            slots = work.get("slots", (total,), members_all.dtype.type)
             at = 0
             for n, hm in self.haar.items():
                 sel = np.flatnonzero(size == n)
@@ -602,48 +679,54 @@ class _Sweep:
                 slots[at:end] = members.ravel()
                 at = end
             _scatter_add(acc.data.reshape(-1, cnb), acc_w.data.reshape(-1, c), slots, est,
-                         weight)
+                         weight, work)
             if self.tick is not None:
                 self.tick()
-        _flush(acc, acc_w, done, hp, self.back, num, weights)
+        _flush(acc, acc_w, done, hp, self.back, num, weights, work)
         return num, weights
 
-    def _matches(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _matches(self, rows: np.ndarray, search: _Search | None,
+                 work: _Scratch) -> tuple[np.ndarray, np.ndarray]:
         """Return the matches and group sizes of the reference rows ``rows``."""
         key = int(rows[0])
         if self.replay is not None:
             idx, size = self.replay.steps[key]
             group = self.stage.group
             return idx[:, :group], np.minimum(size, group)
-        assert self.shifts is not None and self.energy is not None
-        idx, size = _match(self.shifts, self.energy, rows, self.xs, self.hp, self.wp,
-                           self.stage)
+        assert search is not None
+        idx, size = _match(search, rows, self.xs, self.hp, self.wp, self.stage, work)
         if self.record is not None:
             self.record.steps[key] = (idx, size)
         return idx, size
 
 
 def _scatter_add(acc: np.ndarray, acc_w: np.ndarray, rows: np.ndarray, est: np.ndarray,
-                 weight: np.ndarray) -> None:
+                 weight: np.ndarray, scratch: _Scratch | None = None) -> None:
     """Add ``est`` to the rows ``rows`` of ``acc``, and ``weight`` to those of ``acc_w``.
 
     Rows may repeat (a block joins several groups). The entries are sorted
     by row and summed per row as one sparse-times-dense product, which is
-    several times faster than ``np.add.at``; each row touched is then read
-    and written back once.
+    several times faster than ``np.add.at``; each row touched is read once,
+    the product added to it in place, and written back once.
     """
     if len(rows) == 0:
         return
+    work = _Scratch() if scratch is None else scratch
     order = np.argsort(rows, kind="stable")
     ordered = rows[order]
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
     indptr = np.append(starts, len(rows))
-    pick = csr_matrix((np.ones(len(rows), np.float32), order, indptr),
-                      shape=(len(starts), len(rows)))
     target = ordered[starts]
-    for into, add in ((acc, est), (acc_w, weight)):
-        sums = into.take(target, axis=0)  # take, add, put: faster than a fancy +=
-        sums += pick @ add
+    ones = work.get("ones", (len(rows),))
+    ones.fill(1.0)
+    for name, into, add in (("sums", acc, est), ("weight sums", acc_w, weight)):
+        # take, add, put: faster than a fancy +=
+        sums = into.take(target, axis=0, out=work.get(name, (len(target), into.shape[1])))
+        if _csr_matvecs is not None:  # no product array to allocate and fault in
+            _csr_matvecs(len(target), len(rows), add.shape[1], indptr, order, ones,
+                         np.ascontiguousarray(add).ravel(), sums.ravel())
+        else:
+            sums += csr_matrix((ones, order, indptr), shape=(len(target), len(rows))) @ add
         into[target] = sums
 
 
@@ -652,7 +735,8 @@ def _scatter_add(acc: np.ndarray, acc_w: np.ndarray, rows: np.ndarray, est: np.n
 _INVERSE_COLUMNS = 4096
 
 
-def _inverse_rows(back: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def _inverse_rows(back: np.ndarray, rows: np.ndarray,
+                  out: np.ndarray | None = None) -> np.ndarray:
     """Apply ``back`` to the last axis of ``rows`` (n, m, b), frequency-major out.
 
     Returns ``out`` (n, b, m) with ``out[i, u] = rows[i] @ back[u]``, so each
@@ -660,7 +744,8 @@ def _inverse_rows(back: np.ndarray, rows: np.ndarray) -> np.ndarray:
     follows shifts whole runs instead of striding through them.
     """
     n, m = rows.shape[:2]
-    out = np.empty((n, back.shape[0], m), np.float32)
+    if out is None:
+        out = np.empty((n, back.shape[0], m), np.float32)
     for j in range(0, m, _INVERSE_COLUMNS):
         k = min(m, j + _INVERSE_COLUMNS)
         np.matmul(back, rows[:, j:k].transpose(0, 2, 1), out=out[:, :, j:k])
@@ -668,7 +753,7 @@ def _inverse_rows(back: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 def _flush(acc: _Ring, acc_w: _Ring, y0: int, y1: int, back: np.ndarray, num: np.ndarray,
-           weights: np.ndarray) -> None:
+           weights: np.ndarray, scratch: _Scratch | None = None) -> None:
     """Move the finished patch rows [y0, y1) of the accumulators onto the image.
 
     ``back`` is the 1-D inverse transform with the Kaiser window folded in;
@@ -678,16 +763,20 @@ def _flush(acc: _Ring, acc_w: _Ring, y0: int, y1: int, back: np.ndarray, num: np
     """
     c = weights.shape[0]
     b = back.shape[0]
+    work = _Scratch() if scratch is None else scratch
     for y, slot, n in acc.spans(y0, y1):
         part = acc.data[slot:slot + n]
         wp = part.shape[1]
         # (y, x·C·l, k) → (y, u, x·C·l) → summed over the rows u of each block
-        t1 = _inverse_rows(back, part.reshape(n, wp * c * b, b))
-        cols = np.zeros((n + b - 1, wp * c * b), np.float32)  # (Y, x·C·l)
+        t1 = _inverse_rows(back, part.reshape(n, wp * c * b, b),
+                           work.get("vertical", (n, b, wp * c * b)))
+        cols = work.get("columns", (n + b - 1, wp * c * b))  # (Y, x·C·l)
+        cols.fill(0.0)
         for u in range(b):
             cols[u:u + n] += t1[:, u]
         # (Y, x·C, l) → (Y, v, x·C) → summed over the columns v of each block
-        t2 = _inverse_rows(back, cols.reshape(n + b - 1, wp * c, b))
+        t2 = _inverse_rows(back, cols.reshape(n + b - 1, wp * c, b),
+                           work.get("horizontal", (n + b - 1, b, wp * c)))
         t2 = t2.reshape(n + b - 1, b, wp, c)
         for v in range(b):
             num[y:y + n + b - 1, v:v + wp] += t2[:, v]
@@ -743,13 +832,16 @@ def bm3d(image: np.ndarray, sigma: float | np.ndarray, first: Stage,
         matches = Matches(first)
         if not matches.fits(second):
             matches = None
+    buffers = [_Scratch() for _ in range(max(1, workers))]  # both passes use them
     est = collaborative_stage(x, sigma, first, guide=guide, workers=workers,
-                              progress=_part(progress, 0.0, share), record=matches)
+                              progress=_part(progress, 0.0, share), record=matches,
+                              buffers=buffers)
     if second is not None:
         if not second.match_noisy:
             guide = est[0] * scale if color else est.mean(axis=0)
         est = collaborative_stage(x, sigma, second, basic=est, guide=guide, workers=workers,
-                                  progress=_part(progress, share, 1.0), replay=matches)
+                                  progress=_part(progress, share, 1.0), replay=matches,
+                                  buffers=buffers)
     if color:
         est = _mix(OPPONENT.T, est)
     return np.ascontiguousarray(np.moveaxis(est, 0, -1))
@@ -770,3 +862,4 @@ def _mix(matrix: np.ndarray, planes: np.ndarray) -> np.ndarray:
             if matrix[i, j]:
                 out[i] += np.float32(matrix[i, j]) * planes[j]
     return out
+
