@@ -399,7 +399,9 @@ def test_block_matching_finds_the_closest_blocks(shape, step, radius, group, tau
     from photomend.ops import _denoise_bm3d as cf
 
     rng = np.random.default_rng(3)
-    guide = rng.random(shape).astype(np.float32)
+    guide = rng.integers(0, 511, shape) / 510.0  # already on the 511 matching levels
+    guide[0, 0], guide[-1, -1] = 0.0, 1.0
+    guide = guide.astype(np.float32)
     stage = cf.Stage(wiener=False, step=step, radius=radius, group=group, tau=tau)
     b, r = stage.block, radius
     hp, wp = shape[0] - b + 1, shape[1] - b + 1
@@ -428,6 +430,42 @@ def test_block_matching_finds_the_closest_blocks(shape, step, radius, group, tau
     below = (ranked[:, 1:] < stage.tau * b * b).sum(axis=1) + 1
     np.testing.assert_array_equal(size, 2 ** np.floor(np.log2(below)).astype(int))
     assert (size > 1).any() and (size < group).any()
+
+
+def test_block_distances_are_exact_whatever_the_order_of_summation(monkeypatch):
+    """The guide is quantised so that every distance is an exact integer in float32.
+
+    They equal integer arithmetic, and stay bit for bit the same when every
+    dot product is summed in another order, as another BLAS may do.
+    """
+    from photomend.ops import _denoise_bm3d as cf
+
+    rng = np.random.default_rng(5)
+    guide = (0.5 + 0.3 * rng.standard_normal((60, 70))).astype(np.float32)  # no grid
+    stage = cf.Stage(wiener=False, step=4, radius=9, group=16)
+    b, r = stage.block, stage.radius
+    hp, wp = 60 - b + 1, 70 - b + 1
+    ys, xs = np.arange(0, hp, 4), np.arange(0, wp, 4)
+    search = cf._Search(guide, stage, len(xs))
+    assert search.unit == pytest.approx((guide.max() - guide.min()) / 510)
+    dist = cf._distances(search, ys, xs, stage, cf._Scratch()).copy()
+    levels = search.pad[r:r + 60, r:r + 70].astype(np.int64)
+    assert np.abs(levels).max() <= 255
+    blocks = np.lib.stride_tricks.sliding_window_view(levels, (b, b))
+    for dy, dx in itertools.product(range(-r, r + 1), repeat=2):
+        cy, cx = ys[:, None] + dy, xs[None, :] + dx
+        ok = (cy >= 0) & (cy < hp) & (cx >= 0) & (cx < wp)
+        ref = blocks[ys[:, None], xs[None, :]]
+        cand = blocks[np.clip(cy, 0, hp - 1), np.clip(cx, 0, wp - 1)]
+        exact = ((ref - cand) ** 2).sum(axis=(-2, -1))
+        np.testing.assert_array_equal(dist[:, :, dy + r, dx + r][ok], exact[ok])
+    patches = cf._Search.patches
+    # the same vectors with their pixels in reverse order: every dot product
+    # is summed the other way round
+    monkeypatch.setattr(cf._Search, "patches",
+                        lambda self, y0, rows: patches(self, y0, rows)[..., ::-1].copy())
+    again = cf._distances(cf._Search(guide, stage, len(xs)), ys, xs, stage, cf._Scratch())
+    np.testing.assert_array_equal(again, dist)
 
 
 def test_second_pass_reuses_the_first_pass_matches_exactly(scene):

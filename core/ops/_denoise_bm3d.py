@@ -215,11 +215,18 @@ class _Scratch:
 class _Search:
     """The guide's blocks as vectors, for the block matching of one sweep.
 
-    Holds the guide padded by ``radius`` (zeros) and every block's sum of
+    Holds the guide quantised to 511 levels over its range (the quantum
+    ``unit``) and padded by ``radius`` (zeros), and every block's sum of
     squares, padded likewise. :meth:`patches` returns the blocks of a run
     of rows as ``(rows, columns, block²)`` vectors; consecutive bands of a
     sweep share about ``2·radius`` rows, which are copied from the previous
     band's array instead of gathered again.
+
+    With levels of at most 255 in magnitude, every block distance and every
+    partial sum of it is an integer below 2**24, exact in float32: matches
+    are the same whatever BLAS computes the products, in whatever order
+    (otherwise near-ties fall differently on another machine's BLAS). The
+    quantum, range / 510, is far below the grouping threshold ``tau``.
     """
 
     def __init__(self, guide: np.ndarray, stage: Stage, nx: int) -> None:
@@ -230,10 +237,14 @@ class _Search:
         self.run = (k - 1) * s + 1 + 2 * r
         self.cols = (-(-nx // k) - 1) * k * s + self.run
         w = guide.shape[1]
+        lo, hi = float(guide.min()), float(guide.max())
+        #: Guide value of one quantisation level: distances are in units of its square.
+        self.unit = (hi - lo) / 510.0 if hi > lo else 1.0
+        levels = np.rint((guide.astype(np.float64) - 0.5 * (lo + hi)) / self.unit)
         # the last tile may reach past the image (references that are dropped)
-        self.pad = np.pad(guide.astype(np.float32),
+        self.pad = np.pad(levels.astype(np.float32),
                           ((r, r), (r, max(r, self.cols + b - 1 - w - r))))
-        energy = _block_sums(guide.astype(np.float64) ** 2, b).astype(np.float32)
+        energy = _block_sums(levels ** 2, b).astype(np.float32)
         self.energy = np.pad(energy, r)
         self._rows = (0, 0)
         self._work = _Scratch()
@@ -264,21 +275,19 @@ class _Search:
         return out
 
 
-def _match(search: _Search, ys: np.ndarray, xs: np.ndarray, hp: int, wp: int,
-           stage: Stage, scratch: _Scratch | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Find the most similar blocks of every reference block in rows ``ys``.
+def _distances(search: _Search, ys: np.ndarray, xs: np.ndarray, stage: Stage,
+               work: _Scratch) -> np.ndarray:
+    """Return the squared distances of the reference blocks in rows ``ys`` to their candidates.
 
-    Returns the matches (n, group) as indices into the ``(2*radius + 1)²``
-    search offsets, row by row (int16; :func:`_positions` makes them patch
-    indices), best first with the reference itself first, and each group's
-    size: the largest power of two not above the number of blocks closer
-    than ``tau``.
-
-    Distances are exact: ``|a - b|² = |a|² + |b|² - 2 a·b``. The cross
-    terms are batched matrix products (BLAS): each tile of
+    The result ``(len(ys), len(xs), 2*radius + 1, 2*radius + 1)``, indexed
+    (reference row, reference column, dy, dx), is in units of
+    ``search.unit²`` and lives in ``work``. ``|a - b|² = |a|² + |b|² - 2 a·b``,
+    where the cross terms are batched matrix products (BLAS): each tile of
     :data:`_MATCH_TILE` neighbouring references times the run of candidate
     blocks their windows cover, one row of offsets at a time; each
-    reference's own window is then read out of its tile's products.
+    reference's own window is then read out of its tile's products. All
+    terms are integers below 2**24 (see :class:`_Search`), so the result
+    is exact.
     """
     b, r, s = stage.block, stage.radius, stage.step
     nw = 2 * r + 1
@@ -287,13 +296,12 @@ def _match(search: _Search, ys: np.ndarray, xs: np.ndarray, hp: int, wp: int,
     ny, nx = len(ys), len(xs)
     nt = -(-nx // k)
     run = search.run
-    p = search.patches(y0, (ny - 1) * s + 1 + 2 * r)
+    p = search.patches(y0, (ny - 1) * s + 1 + 2 * r)  # block vectors of the band
     p0, p1 = p.strides[:2]
     refs = as_strided(p[r:, r:], shape=(ny, nt, 1, k, b * b),
                       strides=(s * p0, k * s * p1, 0, s * p1, 4))
     cand = as_strided(p, shape=(ny, nt, nw, b * b, run),
                       strides=(s * p0, k * s * p1, p0, 4, p1))
-    work = _Scratch() if scratch is None else scratch
     prod = np.matmul(refs, cand, out=work.get("products", (ny, nt, nw, k, run)))
     # (row, tile, dy, reference in tile, candidate in run)
     q = prod.strides
@@ -307,7 +315,24 @@ def _match(search: _Search, ys: np.ndarray, xs: np.ndarray, hp: int, wp: int,
                        strides=(s * e.strides[0], s * e.strides[1], *e.strides))
     dist += search.energy[r + y0:r + y0 + (ny - 1) * s + 1:s,
                           r:r + (nx - 1) * s + 1:s, None, None]
-    np.maximum(dist, 0.0, out=dist)
+    return dist
+
+
+def _match(search: _Search, ys: np.ndarray, xs: np.ndarray, hp: int, wp: int,
+           stage: Stage, scratch: _Scratch | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Find the most similar blocks of every reference block in rows ``ys``.
+
+    Returns the matches (n, group) as indices into the ``(2*radius + 1)²``
+    search offsets, row by row (int16; :func:`_positions` makes them patch
+    indices), best first with the reference itself first, and each group's
+    size: the largest power of two not above the number of blocks closer
+    than ``tau``.
+    """
+    b, r = stage.block, stage.radius
+    nw = 2 * r + 1
+    ny, nx = len(ys), len(xs)
+    work = _Scratch() if scratch is None else scratch
+    dist = _distances(search, ys, xs, stage, work)
     low = np.int32((1 << _INDEX_BITS) - 1)
     keys = dist.view(np.int32)
     keys &= ~low
@@ -329,7 +354,7 @@ def _match(search: _Search, ys: np.ndarray, xs: np.ndarray, hp: int, wp: int,
     idx = top & low
     idx[:, 0] = r * nw + r
     best = (top[:, 1:] & ~low).view(np.float32)
-    count = 1 + (best < stage.tau * b * b).sum(axis=1)
+    count = 1 + (best < stage.tau * b * b / search.unit ** 2).sum(axis=1)
     size = np.minimum(2 ** np.floor(np.log2(count)).astype(np.int64), kk)
     return idx.astype(np.int16), size.astype(np.uint8)
 
