@@ -399,9 +399,7 @@ def test_block_matching_finds_the_closest_blocks(shape, step, radius, group, tau
     from photomend.ops import _denoise_bm3d as cf
 
     rng = np.random.default_rng(3)
-    guide = rng.integers(0, 511, shape) / 510.0  # already on the 511 matching levels
-    guide[0, 0], guide[-1, -1] = 0.0, 1.0
-    guide = guide.astype(np.float32)
+    guide = rng.random(shape).astype(np.float32)
     stage = cf.Stage(wiener=False, step=step, radius=radius, group=group, tau=tau)
     b, r = stage.block, radius
     hp, wp = shape[0] - b + 1, shape[1] - b + 1
@@ -410,8 +408,10 @@ def test_block_matching_finds_the_closest_blocks(shape, step, radius, group, tau
     found = [cf._match(search, ys[i:i + 2], xs, hp, wp, stage) for i in range(0, len(ys), 2)]
     idx = np.concatenate([f[0] for f in found]).astype(int)
     size = np.concatenate([f[1] for f in found]).astype(int)
-    # brute force: every candidate's squared distance, offsets numbered row by row
-    blocks = np.lib.stride_tricks.sliding_window_view(guide.astype(np.float64), (b, b))
+    # brute force on the guide's matching levels: every candidate's squared
+    # distance, offsets numbered row by row
+    levels = search.pad[r:r + shape[0], r:r + shape[1]].astype(np.float64)
+    blocks = np.lib.stride_tricks.sliding_window_view(levels, (b, b))
     ry, rx = np.repeat(ys, len(xs)), np.tile(xs, len(ys))
     dist = np.full((len(ry), (2 * r + 1) ** 2), np.inf)
     for n, (dy, dx) in enumerate(itertools.product(range(-r, r + 1), repeat=2)):
@@ -427,7 +427,7 @@ def test_block_matching_finds_the_closest_blocks(shape, step, radius, group, tau
     ranked = np.sort(dist, axis=1)[:, :group]
     np.testing.assert_allclose(np.take_along_axis(dist, idx, axis=1), ranked, rtol=2e-4)
     assert (np.sort(idx, axis=1)[:, 1:] != np.sort(idx, axis=1)[:, :-1]).all()
-    below = (ranked[:, 1:] < stage.tau * b * b).sum(axis=1) + 1
+    below = (ranked[:, 1:] < stage.tau * b * b / search.unit ** 2).sum(axis=1) + 1
     np.testing.assert_array_equal(size, 2 ** np.floor(np.log2(below)).astype(int))
     assert (size > 1).any() and (size < group).any()
 
@@ -447,7 +447,6 @@ def test_block_distances_are_exact_whatever_the_order_of_summation(monkeypatch):
     hp, wp = 60 - b + 1, 70 - b + 1
     ys, xs = np.arange(0, hp, 4), np.arange(0, wp, 4)
     search = cf._Search(guide, stage, len(xs))
-    assert search.unit == pytest.approx((guide.max() - guide.min()) / 510)
     dist = cf._distances(search, ys, xs, stage, cf._Scratch()).copy()
     levels = search.pad[r:r + 60, r:r + 70].astype(np.int64)
     assert np.abs(levels).max() <= 255
@@ -466,6 +465,30 @@ def test_block_distances_are_exact_whatever_the_order_of_summation(monkeypatch):
                         lambda self, y0, rows: patches(self, y0, rows)[..., ::-1].copy())
     again = cf._distances(cf._Search(guide, stage, len(xs)), ys, xs, stage, cf._Scratch())
     np.testing.assert_array_equal(again, dist)
+
+
+def test_a_few_extreme_values_do_not_coarsen_the_matching(scene):
+    """Scene-linear highlights far above 1 are clipped for matching, not scaled into it."""
+    from photomend.ops import _denoise_bm3d as cf
+
+    clean = scene[0]
+    noisy = _noisy(clean, 25.0, seed=4)
+    hot = noisy.copy()
+    rng = np.random.default_rng(2)
+    ys, xs = rng.integers(0, clean.shape[0], 4), rng.integers(0, clean.shape[1], 4)
+    hot[ys, xs] = 500.0  # specular highlights (the sun in a scene-linear image)
+    stage = cf.Stage(wiener=False)
+    unit = cf._Search(noisy[..., 0], stage, 8).unit
+    assert cf._Search(hot[..., 0], stage, 8).unit < 1.2 * unit
+    plain = photomend.run("denoise", noisy, sigma=25.0)
+    out = photomend.run("denoise", hot, sigma=25.0)
+    away = np.ones(clean.shape[:2], bool)
+    near = np.arange(-20, 21)
+    away[np.clip(ys[:, None] + near, 0, clean.shape[0] - 1)[:, :, None],
+         np.clip(xs[:, None] + near, 0, clean.shape[1] - 1)[:, None, :]] = False
+    assert away.mean() > 0.3
+    assert (quality.psnr(clean[away], np.clip(out[away], 0, 1))
+            > quality.psnr(clean[away], np.clip(plain[away], 0, 1)) - 0.05)
 
 
 def test_second_pass_reuses_the_first_pass_matches_exactly(scene):

@@ -216,7 +216,10 @@ class _Search:
     """The guide's blocks as vectors, for the block matching of one sweep.
 
     Holds the guide quantised to 511 levels over its range (the quantum
-    ``unit``) and padded by ``radius`` (zeros), and every block's sum of
+    ``unit``; the range leaves out the rarest 0.05 % at either end, so that
+    a few extreme values, such as highlights of a scene-linear image far
+    above 1, do not coarsen the levels of everything else: they are
+    clipped) and padded by ``radius`` (zeros), and every block's sum of
     squares, padded likewise. :meth:`patches` returns the blocks of a run
     of rows as ``(rows, columns, block²)`` vectors; consecutive bands of a
     sweep share about ``2·radius`` rows, which are copied from the previous
@@ -237,10 +240,12 @@ class _Search:
         self.run = (k - 1) * s + 1 + 2 * r
         self.cols = (-(-nx // k) - 1) * k * s + self.run
         w = guide.shape[1]
-        lo, hi = float(guide.min()), float(guide.max())
+        lo, hi = (float(v) for v in np.percentile(guide, [0.05, 99.95]))
+        lo, hi = lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)  # ordinary extremes stay in
         #: Guide value of one quantisation level: distances are in units of its square.
         self.unit = (hi - lo) / 510.0 if hi > lo else 1.0
-        levels = np.rint((guide.astype(np.float64) - 0.5 * (lo + hi)) / self.unit)
+        levels = np.rint((np.clip(guide, lo, hi).astype(np.float64) - 0.5 * (lo + hi))
+                         / self.unit)
         # the last tile may reach past the image (references that are dropped)
         self.pad = np.pad(levels.astype(np.float32),
                           ((r, r), (r, max(r, self.cols + b - 1 - w - r))))
