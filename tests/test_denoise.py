@@ -491,6 +491,36 @@ def test_a_few_extreme_values_do_not_coarsen_the_matching(scene):
             > quality.psnr(clean[away], np.clip(plain[away], 0, 1)) - 0.05)
 
 
+def test_huge_page_advice_is_off_while_denoising_and_restored(scene, monkeypatch):
+    """numpy's advice is switched off for a run (nested runs too) and always restored."""
+    from photomend.ops import _denoise_bm3d as cf
+
+    multiarray = pytest.importorskip("numpy._core.multiarray")
+    if not hasattr(multiarray, "_get_madvise_hugepage"):
+        pytest.skip("this numpy has no huge-page switch")
+    advice = multiarray._get_madvise_hugepage
+    before = advice()
+    seen = []
+    stage = cf.collaborative_stage
+
+    def spy(*args, **kwargs):
+        seen.append(advice())
+        return stage(*args, **kwargs)
+
+    monkeypatch.setattr(cf, "collaborative_stage", spy)
+    first = cf.Stage(wiener=False)
+    cf.bm3d(scene[1][:40, :40], 25 / 255, first, None)
+    assert seen == [False] and advice() == before
+    with cf._small_pages():
+        with cf._small_pages():
+            assert not advice()
+        assert not advice()  # the outer run is still going
+    assert advice() == before
+    with pytest.raises(RuntimeError), cf._small_pages():
+        raise RuntimeError
+    assert advice() == before
+
+
 def test_second_pass_reuses_the_first_pass_matches_exactly(scene):
     """Below sigma 30 both passes match on the noisy image on one grid: reusing is exact."""
     from photomend.ops import _denoise_bm3d as cf
