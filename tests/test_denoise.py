@@ -405,7 +405,8 @@ def test_block_matching_finds_the_closest_blocks(shape, step, radius, group, tau
     hp, wp = shape[0] - b + 1, shape[1] - b + 1
     ys, xs = np.arange(0, hp, step), np.arange(0, wp, step)
     search = cf._Search(guide, stage, len(xs))
-    found = [cf._match(search, ys[i:i + 2], xs, hp, wp, stage) for i in range(0, len(ys), 2)]
+    found = [cf._match(search, ys[i:i + 2], xs, hp, wp, stage, cf._Scratch())
+             for i in range(0, len(ys), 2)]
     idx = np.concatenate([f[0] for f in found]).astype(int)
     size = np.concatenate([f[1] for f in found]).astype(int)
     # brute force on the guide's matching levels: every candidate's squared

@@ -363,7 +363,7 @@ def _distances(search: _Search, ys: np.ndarray, xs: np.ndarray, stage: Stage,
 
 
 def _match(search: _Search, ys: np.ndarray, xs: np.ndarray, hp: int, wp: int,
-           stage: Stage, scratch: _Scratch | None = None) -> tuple[np.ndarray, np.ndarray]:
+           stage: Stage, work: _Scratch) -> tuple[np.ndarray, np.ndarray]:
     """Find the most similar blocks of every reference block in rows ``ys``.
 
     Returns the matches (n, group) as indices into the ``(2*radius + 1)²``
@@ -375,7 +375,6 @@ def _match(search: _Search, ys: np.ndarray, xs: np.ndarray, hp: int, wp: int,
     b, r = stage.block, stage.radius
     nw = 2 * r + 1
     ny, nx = len(ys), len(xs)
-    work = _Scratch() if scratch is None else scratch
     dist = _distances(search, ys, xs, stage, work)
     low = np.int32((1 << _INDEX_BITS) - 1)
     keys = dist.view(np.int32)
@@ -499,10 +498,10 @@ def _filter(cz: np.ndarray, cb: np.ndarray | None, members: np.ndarray, hm: np.n
 class _Ring:
     """Rows of per-patch arrays kept in a circular buffer while a sweep needs them."""
 
-    def __init__(self, rows: int, wp: int, lanes: int, data: np.ndarray | None = None) -> None:
-        """Keep ``rows`` rows of ``(wp, lanes)``, in ``data`` if given (else zeros)."""
-        self.rows = rows
-        self.data = np.zeros((rows, wp, lanes), np.float32) if data is None else data
+    def __init__(self, data: np.ndarray) -> None:
+        """Keep rows of per-patch arrays in ``data`` ``(rows, wp, lanes)``."""
+        self.rows = data.shape[0]
+        self.data = data
 
     def spans(self, y0: int, y1: int) -> list[tuple[int, int, int]]:
         """Split image rows [y0, y1) into (image row, ring row, count) runs."""
@@ -704,13 +703,13 @@ class _Sweep:
         weights = work.get("block weights", (c, hp, wp))
         weights.fill(0.0)
         ring_rows = (self.sub - 1) * stage.step + 1 + 2 * r
-        cz = _Ring(ring_rows, wp, cnb, work.get("coefficients", (ring_rows, wp, cnb)))
+        cz = _Ring(work.get("coefficients", (ring_rows, wp, cnb)))
         cb = None
         if self.basic is not None:
-            cb = _Ring(ring_rows, wp, cnb, work.get("pilot coefficients", (ring_rows, wp, cnb)))
+            cb = _Ring(work.get("pilot coefficients", (ring_rows, wp, cnb)))
         # summed coefficients of each block position, and their weights
-        acc = _Ring(ring_rows, wp, cnb, work.get("sums ring", (ring_rows, wp, cnb)))
-        acc_w = _Ring(ring_rows, wp, c, work.get("weights ring", (ring_rows, wp, c)))
+        acc = _Ring(work.get("sums ring", (ring_rows, wp, cnb)))
+        acc_w = _Ring(work.get("weights ring", (ring_rows, wp, c)))
         acc.data.fill(0.0)
         acc_w.data.fill(0.0)
         search = None if self.search is None else self.search.fork(work)
@@ -770,7 +769,7 @@ class _Sweep:
 
 
 def _scatter_add(acc: np.ndarray, acc_w: np.ndarray, rows: np.ndarray, est: np.ndarray,
-                 weight: np.ndarray, scratch: _Scratch | None = None) -> None:
+                 weight: np.ndarray, work: _Scratch) -> None:
     """Add ``est`` to the rows ``rows`` of ``acc``, and ``weight`` to those of ``acc_w``.
 
     Rows may repeat (a block joins several groups). The entries are sorted
@@ -780,7 +779,6 @@ def _scatter_add(acc: np.ndarray, acc_w: np.ndarray, rows: np.ndarray, est: np.n
     """
     if len(rows) == 0:
         return
-    work = _Scratch() if scratch is None else scratch
     order = np.argsort(rows, kind="stable")
     ordered = rows[order]
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
@@ -804,17 +802,14 @@ def _scatter_add(acc: np.ndarray, acc_w: np.ndarray, rows: np.ndarray, est: np.n
 _INVERSE_COLUMNS = 4096
 
 
-def _inverse_rows(back: np.ndarray, rows: np.ndarray,
-                  out: np.ndarray | None = None) -> np.ndarray:
+def _inverse_rows(back: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
     """Apply ``back`` to the last axis of ``rows`` (n, m, b), frequency-major out.
 
-    Returns ``out`` (n, b, m) with ``out[i, u] = rows[i] @ back[u]``, so each
+    Fills and returns ``out`` (n, b, m) with ``out[i, u] = rows[i] @ back[u]``, so each
     output index ``u`` of a row is one contiguous run: the overlap-add that
     follows shifts whole runs instead of striding through them.
     """
-    n, m = rows.shape[:2]
-    if out is None:
-        out = np.empty((n, back.shape[0], m), np.float32)
+    m = rows.shape[1]
     for j in range(0, m, _INVERSE_COLUMNS):
         k = min(m, j + _INVERSE_COLUMNS)
         np.matmul(back, rows[:, j:k].transpose(0, 2, 1), out=out[:, :, j:k])
@@ -822,7 +817,7 @@ def _inverse_rows(back: np.ndarray, rows: np.ndarray,
 
 
 def _flush(acc: _Ring, acc_w: _Ring, y0: int, y1: int, back: np.ndarray, num: np.ndarray,
-           weights: np.ndarray, scratch: _Scratch | None = None) -> None:
+           weights: np.ndarray, work: _Scratch) -> None:
     """Move the finished patch rows [y0, y1) of the accumulators onto the image.
 
     ``back`` is the 1-D inverse transform with the Kaiser window folded in;
@@ -832,7 +827,6 @@ def _flush(acc: _Ring, acc_w: _Ring, y0: int, y1: int, back: np.ndarray, num: np
     """
     c = weights.shape[0]
     b = back.shape[0]
-    work = _Scratch() if scratch is None else scratch
     for y, slot, n in acc.spans(y0, y1):
         part = acc.data[slot:slot + n]
         wp = part.shape[1]
