@@ -44,7 +44,7 @@ from scipy.special import j1
 
 from .. import psf as psfs
 
-__all__ = ["Spectrum", "estimate", "general_kernel"]
+__all__ = ["Spectrum", "estimate", "general_kernel", "general_supports"]
 
 Report = Callable[[float], None]
 
@@ -549,7 +549,11 @@ def _periodic_frame(plane: np.ndarray, margin: int
 
 #: Iterations per pyramid level; L0 weight from _LAM0 down to
 #: max(_LAM_END, _LAM_NOISE·σ²); kernel ridge weight; kernel threshold (of max).
-_N_ITER, _LAM0, _LAM_END, _LAM_NOISE, _K_REG, _K_THRESH = 10, 4e-3, 5e-4, 10.0, 0.05, 0.05
+#: The weights suit a plane whose noise was removed first: finer edges may
+#: then join in without noise posing as edges.
+_N_ITER, _LAM0, _LAM_END, _LAM_NOISE, _K_REG, _K_THRESH = 10, 1e-3, 1e-4, 10.0, 0.05, 0.05
+#: Supports tried for a general kernel, as fractions of the largest size.
+_GENERAL_SUPPORTS = (1.0, 0.875, 0.75, 0.625, 0.5)
 
 
 def general_kernel(plane: np.ndarray, size: int, noise: float, *,
@@ -559,11 +563,14 @@ def general_kernel(plane: np.ndarray, size: int, noise: float, *,
     Parameters
     ----------
     plane : ndarray
-        2-D float image (luminance of the blurred photo).
+        2-D float image (luminance of the blurred photo), best with its
+        noise removed first: noise left in it poses as fine edges and
+        spreads the kernel.
     size : int
         Odd kernel support in pixels.
     noise : float
-        Noise sigma, used to scale the sparsity weights.
+        Noise sigma left in `plane`; it raises the final sparsity weight
+        (0 for a denoised plane).
     report : callable
         Receives the completed fraction.
 
@@ -580,7 +587,13 @@ def general_kernel(plane: np.ndarray, size: int, noise: float, *,
     kernel is solved in closed form in the Fourier domain from the
     gradients of latent and blurred images, made non-negative, thresholded
     and renormalised [2]_. The sparsity weight decreases over the
-    iterations so finer edges join in as the kernel sharpens.
+    iterations so finer edges join in as the kernel sharpens; its
+    schedule suits a denoised plane. On 20 camera-shake crops of 256 px
+    with 1 % noise, the mean loss of the final deconvolution against the
+    true kernel was 11.0 dB on the noisy plane (31-px support), 2.9 dB
+    denoised (23 px), 1.6 dB with the present, lower weights, and 1.0 dB
+    choosing among three supports by likelihood (:func:`estimate`; five
+    supports are tried now).
 
     References
     ----------
@@ -645,8 +658,39 @@ class Candidate:
     nll: float
 
 
+def general_supports(size: int) -> list[int]:
+    """Odd kernel supports a general estimate tries for a largest `size`."""
+    out: list[int] = []
+    for f in _GENERAL_SUPPORTS:
+        s = max(5, int(size * f) | 1)
+        if s <= size and s not in out:
+            out.append(s)
+    return out or [size]
+
+
+def _best_general(spec: Spectrum, plane: np.ndarray, size: int, noise: float,
+                  report: Report) -> Candidate:
+    """Estimate a general kernel on several supports; keep the most likely.
+
+    Too large a support lets noise and texture spread the kernel; too
+    small a one cuts it. Neither shows in the alternation itself, but both
+    show in how well the kernel explains the blurred spectrum.
+    """
+    supports = general_supports(size)
+    best: Candidate | None = None
+    for i, s in enumerate(supports):
+        sub = _sub_report(report, i / len(supports), (i + 1) / len(supports))
+        k = general_kernel(plane, s, noise, report=sub)
+        cand = Candidate("general", k, {"size": int(max(k.shape))}, spec.kernel_nll(k))
+        if best is None or cand.nll < best.nll:
+            best = cand
+    assert best is not None
+    return best
+
+
 def estimate(plane: np.ndarray, kinds: tuple[str, ...], size: int, noise: float,
-             *, report: Report = _quiet) -> Candidate:
+             *, general_plane: np.ndarray | None = None,
+             report: Report = _quiet) -> Candidate:
     """Fit the requested kinds and return the most likely blur.
 
     Parameters
@@ -659,11 +703,15 @@ def estimate(plane: np.ndarray, kinds: tuple[str, ...], size: int, noise: float,
         Largest kernel (odd, px).
     noise : float
         Noise sigma.
+    general_plane : ndarray, optional
+        What the general-kernel estimator works on: a denoised (part of
+        the) plane, in the same space. Without it, `plane` itself.
 
     Returns
     -------
     Candidate
-        The winner by Whittle likelihood; a general kernel must beat the
+        The winner by Whittle likelihood of `plane`'s spectrum; a general
+        kernel (the likeliest of :func:`general_supports`) must beat the
         best parametric fit by a margin, since it has many more degrees of
         freedom.
     """
@@ -683,9 +731,10 @@ def estimate(plane: np.ndarray, kinds: tuple[str, ...], size: int, noise: float,
             found.append(Candidate("motion", psfs.motion(ln, ang),
                                    {"length": ln, "angle": ang}, v))
         elif kind == "general":
-            k = general_kernel(plane, size, noise, report=sub)
-            found.append(Candidate("general", k, {"size": int(max(k.shape))},
-                                   spec.kernel_nll(k)))
+            if general_plane is None:
+                found.append(_best_general(spec, plane, size, noise, sub))
+            else:
+                found.append(_best_general(spec, general_plane, size, 0.0, sub))
         sub(1.0)
     parametric = [c for c in found if c.kind != "general"]
     general = [c for c in found if c.kind == "general"]
@@ -699,8 +748,11 @@ def estimate(plane: np.ndarray, kinds: tuple[str, ...], size: int, noise: float,
     return best
 
 
-#: How much lower (per frequency) the NLL of a general kernel must be.
-_GENERAL_MARGIN = 0.01
+#: How much lower (per frequency) the NLL of a general kernel must be. Its
+#: many degrees of freedom let it fit the spectrum's noise: on linear motion
+#: blur it scored up to 0.03 below the (right) motion fit yet deblurred
+#: worse, by up to 10 dB.
+_GENERAL_MARGIN = 0.03
 #: How much lower than "no blur" the best blur's NLL must be under 'auto'.
 _BLUR_MARGIN = 0.005
 

@@ -190,7 +190,9 @@ def restore_photo(
     spread = 0.0
     wanted = deblur or (sharpen and sharpen_amount > 0)
     if wanted and min(out.shape[:2]) >= _MIN_BLUR_SIDE:
-        est = estimate_psf(out)
+        # Parametric families only: the recipe deblurs only those (a free-form
+        # kernel is left to the Deblur dialog), and they are quick to fit.
+        est = estimate_psf(out, "parametric")
         spread = blur_spread(est.psf)
         info["blur"] = {"kind": est.kind, **{k: float(v) for k, v in est.params.items()}}
         info["blur_spread"] = spread
