@@ -335,6 +335,12 @@ def test_busiest_box_finds_the_textured_square() -> None:
     assert (h, w) == (100, 100)
     assert y <= 180 and y + h >= 260 and x <= 40 and x + w >= 120
     assert _busiest_box(plane[:50, :60], 100) == (0, 0, 50, 60)
+    # a large scan is searched on block means; the box still covers the texture
+    big = np.zeros((4100, 3000))
+    big[2500:2800, 1200:1500] = np.random.default_rng(1).random((300, 300))
+    y, x, h, w = _busiest_box(big, 384)
+    assert (h, w) == (384, 384) and y + h <= 4100 and x + w <= 3000
+    assert y <= 2500 and y + h >= 2800 and x <= 1200 and x + w >= 1500
 
 
 def test_shake_kernel_estimate_is_a_valid_psf(blind_scene: np.ndarray) -> None:
