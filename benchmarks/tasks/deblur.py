@@ -94,7 +94,7 @@ def blind_methods() -> list[Method]:
     filters = optional("skimage.filters")
     if filters is not None:
         out.append(Method("scikit-image unsharp_mask (stand-in)", lambda c: np.asarray(
-            filters.unsharp_mask(c.degraded, radius=2.0, amount=1.0, channel_axis=-1),
+            filters.unsharp_mask(c.degraded, radius=2.0, amount=1.0, channel_axis=2),
             dtype=np.float32)))
     out.append(Method("no change", lambda c: c.degraded, kind="reference"))
     return out
