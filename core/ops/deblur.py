@@ -15,12 +15,13 @@ interchangeable: undoing a blur in the wrong space leaves halos at strong
 edges and costs 1.5–5 dB on synthetic tests.
 
 Blind estimation under ``blur='auto'`` fits the parametric families
-(Gaussian, defocus, linear motion) and a free-form camera-shake kernel,
-and picks the most likely, or decides the image is not blurred. The
-free-form kernel must explain the blurred spectrum clearly better than
-the best parametric blur to be chosen: it has many more degrees of
-freedom, and a wrong free-form kernel does more harm than a slightly-off
-parametric one. ``blur='shake'`` asks for the free-form kernel alone.
+(Gaussian, defocus, linear motion) and, on images of at least 128 px a
+side, a free-form camera-shake kernel, and picks the most likely, or
+decides the image is not blurred. The free-form kernel must explain the
+blurred spectrum clearly better than the best parametric blur to be
+chosen: it has many more degrees of freedom, and a wrong free-form kernel
+does more harm than a slightly-off parametric one. ``blur='shake'`` asks
+for the free-form kernel alone.
 """
 
 from __future__ import annotations
@@ -56,8 +57,10 @@ _MIN_NOISE = 1e-3
 #: Blind estimation looks at most at this many pixels per side (centre crop
 #: for the general-kernel estimator; the spectral fits sample tiles).
 _GENERAL_REGION = 384
-#: Whether 'auto' also tries a free-form kernel (see the module docstring).
-_AUTO_GENERAL = True
+#: Shortest side from which 'auto' also tries a free-form kernel: a smaller
+#: image (or preview) holds too few edges to learn one from, and the
+#: estimate would cost seconds for nothing.
+_AUTO_GENERAL_SIDE = 128
 
 
 @dataclass(frozen=True)
@@ -215,14 +218,14 @@ def _estimate(work: np.ndarray, kind: Kind, size: int,
     prog = progress if progress is not None else Progress()
     plane = _luminance(work).astype(np.float64)
     plane_noise = max(solvers.estimate_noise(plane), 1e-4)
+    parametric = ("gaussian", "defocus", "motion")
     kinds: tuple[str, ...]
-    if kind == "auto":
-        kinds = ("gaussian", "defocus", "motion", "general") if _AUTO_GENERAL else (
-            "gaussian", "defocus", "motion")
-    elif kind == "parametric":
-        kinds = ("gaussian", "defocus", "motion")
-    elif kind == "shake":
+    if kind == "shake":
         kinds = ("general",)
+    elif kind == "auto" and min(plane.shape) >= _AUTO_GENERAL_SIDE:
+        kinds = (*parametric, "general")
+    elif kind in ("auto", "parametric"):
+        kinds = parametric
     else:
         kinds = (kind,)
     general_plane = None
@@ -302,10 +305,11 @@ def estimate_psf(
         transfer). Alpha is ignored.
     kind : {'auto', 'parametric', 'gaussian', 'defocus', 'motion', 'shake'}
         Blur family to fit. ``'auto'`` fits the three parametric families
-        and a free-form kernel and keeps the most likely (the free-form
-        kernel only by a margin), or returns kind ``'none'`` when no blur
-        is more likely than none; ``'parametric'`` does the same without
-        the free-form kernel (a few times faster); ``'shake'`` estimates a
+        and, on images of at least 128 px a side, a free-form kernel, and
+        keeps the most likely (the free-form kernel only by a margin), or
+        returns kind ``'none'`` when no blur is more likely than none;
+        ``'parametric'`` does the same without the free-form kernel (a few
+        times faster); ``'shake'`` estimates a
         free-form kernel only.
     size : int
         Largest PSF side in pixels (odd); limited to a third of the image.
