@@ -167,7 +167,14 @@ def run(
     work_mask = None if m is None else m[rows, cols]
 
     if spec.prepare is not None:
-        values = {**values, **spec.prepare(work, dict(values))}
+        share = 0.0 if spec.prepare_share is None else float(spec.prepare_share(values))
+        if share > 0.0:
+            # A slow estimate reports progress and can be cancelled.
+            found = spec.prepare(work, dict(values), progress=prog.span(0.0, share))
+            prog = prog.span(share, 1.0)
+        else:
+            found = spec.prepare(work, dict(values))
+        values = {**values, **found}
 
     op_report: dict[str, Any] | None = {} if spec.takes_report else None
     result = _execute(spec, work, work_mask, values, prog, tile, op_report)

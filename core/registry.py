@@ -277,6 +277,7 @@ class OperationSpec:
     local: bool = False
     halo_rule: Halo = None
     prepare: Callable[..., dict[str, Any]] | None = None
+    prepare_share: Callable[[Mapping[str, Any]], float] | None = None
     takes_mask: bool = False
     takes_progress: bool = False
     takes_report: bool = False
@@ -426,6 +427,7 @@ def operation(
     local: bool = False,
     halo: Halo = None,
     prepare: Callable[..., dict[str, Any]] | None = None,
+    prepare_share: Callable[[Mapping[str, Any]], float] | None = None,
     **extra: Any,
 ) -> Callable[[Callable[..., np.ndarray]], Callable[..., np.ndarray]]:
     """Register a function as a photomend operation.
@@ -451,6 +453,11 @@ def operation(
     prepare : callable, optional
         ``prepare(image, params) -> params`` run once on the whole image
         before tiling, to fix image-wide estimates (e.g. the noise level).
+    prepare_share : callable, optional
+        ``prepare_share(params) -> fraction`` of the progress bar that
+        `prepare` takes for these parameters. When it is above 0, `prepare`
+        is called with ``progress=`` a :class:`~photomend.progress.Progress`
+        for that share (and can be cancelled); for slow estimates.
 
     Returns
     -------
@@ -474,6 +481,7 @@ def operation(
             id=id, func=func, label=label, menu=menu, summary=summary,
             description=description, params=params, space=space, output=output,
             mask_role=mask_role, local=local, halo_rule=halo, prepare=prepare,
+            prepare_share=prepare_share,
             takes_mask=takes_mask, takes_progress=takes_progress, takes_report=takes_report,
             takes_keep=takes_keep, extra=dict(extra),
         )

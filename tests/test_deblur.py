@@ -17,6 +17,7 @@ from photomend import ParameterError, Progress, quality, synth
 from photomend import psf as psfs
 from photomend.convert import linear_to_srgb, srgb_to_linear
 from photomend.errors import Cancelled, ImageError
+from photomend.ops import _deblur_blind as blind
 from photomend.ops import _deblur_solvers as solvers
 from photomend.ops._deblur_blind import general_supports
 from photomend.ops.deblur import BlurEstimate, _busiest_box, deblur, estimate_psf
@@ -322,6 +323,41 @@ def test_parametric_kind_never_returns_a_free_form_kernel(blind_scene: np.ndarra
     assert estimate_psf(blurred[:100, :120]).kind in ("gaussian", "defocus", "motion", "none")
 
 
+def test_blind_estimate_reports_progress_and_can_be_cancelled(blind_scene: np.ndarray) -> None:
+    blurred = blur_linear(blind_scene[:160, :160], psfs.motion(9.0, 20.0), noise=0.005, seed=3)
+    seen: list[float] = []
+    photomend.run("deblur", blurred, progress=seen.append)
+    # the estimate takes the first 80 % of the bar and reports along the way
+    assert len([f for f in seen if 0.0 < f < 0.8]) >= 5 and seen[-1] == 1.0
+    calls: list[float] = []
+
+    def stop_early(f: float) -> bool:
+        calls.append(f)
+        return f < 0.1
+
+    with pytest.raises(Cancelled):
+        photomend.run("deblur", blurred, progress=stop_early)
+    assert max(calls) < 0.8
+
+
+def test_auto_tries_a_free_form_kernel_from_128_px(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[str, ...]] = []
+
+    def record(plane, kinds, size, noise, **kwargs):  # type: ignore[no-untyped-def]
+        asked.append(kinds)
+        return blind.Candidate("none", np.ones((1, 1)), {}, 0.0)
+
+    monkeypatch.setattr(blind, "estimate", record)
+    img = dead_leaves(128, seed=5, channels=3)
+    estimate_psf(img)
+    estimate_psf(img[:127])
+    estimate_psf(img, "parametric")
+    assert "general" in asked[0]
+    assert "general" not in asked[1] and "general" not in asked[2]
+    photomend.run("deblur", img, blur="parametric")
+    assert "general" not in asked[3]
+
+
 def test_general_supports_are_odd_and_within_the_size() -> None:
     assert general_supports(31) == [31, 27, 23, 19, 15]
     assert general_supports(15) == [15, 13, 11, 9, 7]
@@ -343,6 +379,13 @@ def test_busiest_box_finds_the_textured_square() -> None:
     y, x, h, w = _busiest_box(big, 384)
     assert (h, w) == (384, 384) and y + h <= 4100 and x + w <= 3000
     assert y <= 2500 and y + h >= 2800 and x <= 1200 and x + w >= 1500
+    # texture in the far corner: the box is clamped inside the image
+    big = np.zeros((4101, 3003))
+    big[3900:, 2850:] = np.random.default_rng(2).random((201, 153))
+    y, x, h, w = _busiest_box(big, 384)
+    assert (y + h, x + w) == (4101, 3003)
+    # a long thin strip is not reduced below two rows
+    assert _busiest_box(np.random.default_rng(3).random((16, 16000)), 384)[2:] == (16, 384)
 
 
 def test_shake_kernel_estimate_is_a_valid_psf(blind_scene: np.ndarray) -> None:

@@ -87,7 +87,7 @@ def restore_photo(
         "little for a natural look.", min=0.0, max=1.0, step=0.05,
         label="Noise reduction")] = 0.85,
     deblur: Annotated[bool, Param(
-        "Undo misfocus or shake, only when the photo measures blurred.",
+        "Undo misfocus or motion blur, only when the photo measures blurred.",
         label="Deblur when blurred")] = True,
     sharpen: Annotated[bool, Param(
         "Finish with a gentle unsharp mask, as far as the photo measures soft "
