@@ -733,10 +733,9 @@ def estimate(plane: np.ndarray, kinds: tuple[str, ...], size: int, noise: float,
             found.append(Candidate("motion", psfs.motion(ln, ang),
                                    {"length": ln, "angle": ang}, v))
         elif kind == "general":
-            if general_plane is None:
-                found.append(_best_general(spec, plane, size, noise, sub))
-            else:
-                found.append(_best_general(spec, general_plane, size, 0.0, sub))
+            # a denoised plane has no noise left to weigh against
+            source, left = (plane, noise) if general_plane is None else (general_plane, 0.0)
+            found.append(_best_general(spec, source, size, left, sub))
         sub(1.0)
     parametric = [c for c in found if c.kind != "general"]
     general = [c for c in found if c.kind == "general"]

@@ -168,9 +168,13 @@ def _blind(params: Mapping[str, Any]) -> bool:
     return params.get("psf") is None and _parametric(params) is None
 
 
+#: Share of the progress bar a blind estimate takes (it dominates the time).
+_ESTIMATE_SHARE = 0.8
+
+
 def _prepare_share(params: Mapping[str, Any]) -> float:
-    """Share of the progress bar for :func:`_prepare`: most of it when estimating."""
-    return 0.8 if _blind(params) else 0.0
+    """Share of the progress bar for the estimate: most of it when blind, else none."""
+    return _ESTIMATE_SHARE if _blind(params) else 0.0
 
 
 def _prepare(image: np.ndarray, params: dict[str, Any],
@@ -329,8 +333,7 @@ def estimate_psf(
         keeps the most likely (the free-form kernel only by a margin), or
         returns kind ``'none'`` when no blur is more likely than none;
         ``'parametric'`` does the same without the free-form kernel (a few
-        times faster); ``'shake'`` estimates a
-        free-form kernel only.
+        times faster); ``'shake'`` estimates a free-form kernel only.
     size : int
         Largest PSF side in pixels (odd); limited to a third of the image.
     blur_space : {'linear', 'perceptual'}
@@ -360,10 +363,10 @@ def estimate_psf(
     on the most textured 384-px square of the image with its noise removed
     first (:func:`~photomend.ops.denoise.denoise`): noise otherwise poses
     as fine edges and spreads the kernel. It is estimated on up to five
-    supports (from the full `size` down to half of it) and the one that explains
-    the blurred spectrum best is kept. With ``'auto'`` the families
-    compete on the same likelihood, the free-form kernel by a margin. On the
-    benchmark crops radius and sigma come out within a third of a pixel,
+    supports (from the full `size` down to half of it) and the one that
+    explains the blurred spectrum best is kept. With ``'auto'`` the
+    families compete on the same likelihood, the free-form kernel by a
+    margin. On the benchmark crops radius and sigma come out within a third of a pixel,
     length within 4 % and angle within 2°.
 
     References
@@ -568,30 +571,29 @@ def deblur(
     """
     prog = as_progress(progress)
     params = {"blur": blur, "sigma": sigma, "radius": radius, "softness": softness,
-              "length": length, "angle": angle, "size": size}
+              "length": length, "angle": angle, "size": size, "psf": psf}
     work = _to_blur_space(image, blur_space)
+    share = _prepare_share(params)
     if psf is not None:
         kernel = psf
+    elif (para := _parametric(params)) is not None:
+        kernel = para
     else:
-        para = _parametric(params)
-        if para is not None:
-            kernel = para
-        else:
-            if min(work.shape[:2]) < 16:
-                msg = (f"the area is {work.shape[0]}×{work.shape[1]} px, too small to "
-                       "estimate the blur; give its size or select a larger area")
-                raise ParameterError(msg)
-            est = _estimate(work, _estimate_kind(params), _limit_size(size, work.shape),
-                            blur_space, progress=prog.span(0.0, 0.4))
-            kernel = est.psf
-            if report is not None:
-                report["blur"] = {"kind": est.kind, **est.params}
+        if min(work.shape[:2]) < 16:
+            msg = (f"the area is {work.shape[0]}×{work.shape[1]} px, too small to "
+                   "estimate the blur; give its size or select a larger area")
+            raise ParameterError(msg)
+        est = _estimate(work, _estimate_kind(params), _limit_size(size, work.shape),
+                        blur_space, progress=prog.span(0.0, share))
+        kernel = est.psf
+        if report is not None:
+            report["blur"] = {"kind": est.kind, **est.params}
     k = _check_psf(np.asarray(kernel), work.shape)
     sigma_n = float(noise) or _measure_noise(work, k)
     if report is not None:
         report["psf"] = k
         report["noise"] = sigma_n
-    sub = prog.span(0.4 if psf is None and _parametric(params) is None else 0.0, 1.0)
+    sub = prog.span(share, 1.0)
     factor = _strength_factor(strength)
     if k.size == 1:  # a single pixel: nothing to undo
         out = work.copy()
