@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,7 +60,9 @@ class Task:
     title: str
     metrics: tuple[str, ...]
     datasets: Callable[[bool], list[tuple[str, int | None, int | None]]]
-    cases: Callable[[list[Sample], bool, int], Iterator[Case]]
+    #: ``cases(samples, quick, seed, roots)``: the degraded inputs; `roots`
+    #: are the data folders, for tasks that read more than images.
+    cases: Callable[[list[Sample], bool, int, list[Path]], Iterator[Case]]
     methods: Callable[[], list[Method]]
     score: Callable[[Case, Any], dict[str, float]]
     notes: str = ""

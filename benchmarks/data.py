@@ -1,20 +1,27 @@
 """Benchmark images: the shared standard sets when present, else synthetic scenes.
 
 The standard sets live outside the repository (``../shared/datasets`` next to
-the checkout, or ``--data DIR``, or ``$PHOTOMEND_DATA``); they are never
-copied into it.
+the checkout, ``$PHOTOMEND_DATA``, or folders given with ``--data DIR``);
+they are never copied into it. Several folders can be searched in turn, so
+held-out material (say, recorded blur kernels) can sit in a folder of its
+own next to the standard sets.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 from PIL import Image as PILImage
 
 from photomend.synth import synthetic_scene
+
+#: One data folder, several searched in order, or none.
+Roots: TypeAlias = Path | Sequence[Path] | None
 
 #: Known sets and whether they are colour.
 SETS = {"Set12": False, "BSD68": False, "CBSD68": True, "Kodak24": True, "McMaster": True}
@@ -43,6 +50,13 @@ def default_root() -> Path | None:
     return guess if guess.is_dir() else None
 
 
+def roots(given: Roots) -> list[Path]:
+    """Return the data folders to search, in order, as a list."""
+    if given is None:
+        return []
+    return [given] if isinstance(given, Path) else list(given)
+
+
 def _read(path: Path, color: bool) -> np.ndarray:
     with PILImage.open(path) as im:
         im = im.convert("RGB" if color else "L")
@@ -59,16 +73,17 @@ def _center_crop(img: np.ndarray, crop: int | None) -> np.ndarray:
     return np.ascontiguousarray(img[y:y + ch, x:x + cw])
 
 
-def load(set_name: str, root: Path | None, *, limit: int | None = None,
+def load(set_name: str, root: Roots, *, limit: int | None = None,
          crop: int | None = None) -> list[Sample]:
     """Load up to `limit` images of a set, centre-cropped to `crop` px.
 
+    The set is taken from the first of the folders `root` that holds it.
     Falls back to seeded synthetic scenes (marked ``synthetic``) when the
     set is not available.
     """
     color = SETS.get(set_name, True)
-    folder = None if root is None else root / set_name
-    if folder is not None and folder.is_dir():
+    folder = next((r / set_name for r in roots(root) if (r / set_name).is_dir()), None)
+    if folder is not None:
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in EXTENSIONS)
         files = files[:limit] if limit else files
         return [Sample(set_name, p.stem, _center_crop(_read(p, color), crop)) for p in files]

@@ -15,14 +15,15 @@ from .measure import measure
 from .tasks import TASKS
 
 
-def run_task(task: Task, root: Path | None, quick: bool, seed: int,
+def run_task(task: Task, root: data.Roots, quick: bool, seed: int,
              log: Any = sys.stderr, images: Path | None = None,
              sets: list[str] | None = None,
              only: list[str] | None = None) -> list[dict[str, Any]]:
     """Run every method of `task` on every case; return per-image rows.
 
-    With `images`, a side-by-side picture of each case (input, every
-    method's output, truth) is written there. `sets` keeps only those
+    `root` is the data folder, or the folders searched in order. With
+    `images`, a side-by-side picture of each case (input, every method's
+    output, truth) is written there. `sets` keeps only those
     datasets, `only` only methods whose name contains one of its words
     (case-insensitive).
     """
@@ -34,7 +35,7 @@ def run_task(task: Task, root: Path | None, quick: bool, seed: int,
     if only is not None:
         methods = [m for m in methods if any(w.lower() in m.name.lower() for w in only)]
     rows: list[dict[str, Any]] = []
-    for case in task.cases(samples, quick, seed):
+    for case in task.cases(samples, quick, seed, data.roots(root)):
         panels: list[tuple[str, Any]] = [("input", case.degraded)]
         for method in methods:
             row: dict[str, Any] = {
@@ -64,8 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--task", default="all", help=f"one of {', '.join(names)}, or all")
     parser.add_argument("--quick", action="store_true", help="a few crops per task (minutes)")
-    parser.add_argument("--data", type=Path, default=None,
-                        help="dataset folder (default: $PHOTOMEND_DATA or ../shared/datasets)")
+    parser.add_argument("--data", "--data-root", type=Path, action="append", default=None,
+                        help="a data folder; repeat for more, searched in order before "
+                             "the default ($PHOTOMEND_DATA or ../shared/datasets). Put "
+                             "held-out material such as recorded blur kernels here")
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"),
                         help="where results.md, results.json and images/ go")
@@ -84,8 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [t for t in selected if t not in TASKS]
     if unknown:
         parser.error(f"unknown task {unknown[0]!r}; choose from {', '.join(names)} or all")
-    root = args.data if args.data is not None else data.default_root()
-    print(f"datasets: {root if root else 'none found, using synthetic scenes'}", file=sys.stderr)
+    default = data.default_root()
+    root = list(args.data or [])
+    if default is not None and default not in root:
+        root.append(default)
+    shown = ", ".join(str(r) for r in root)
+    print(f"datasets: {shown if root else 'none found, using synthetic scenes'}", file=sys.stderr)
 
     sections, payload = [], {"date": datetime.datetime.now().isoformat(timespec="seconds"),
                              "quick": args.quick, "seed": args.seed,

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image as PILImage
 
 from benchmarks import data, report, runner
 from benchmarks.tasks import TASKS
@@ -72,3 +73,77 @@ def test_measure_sees_a_large_buffer():
 
     _, cost = measure(allocate)
     assert 60 <= cost.peak_mb <= 200 and cost.seconds > 0
+
+
+def _levin_like(folder, kernel, images=(5, 6)):
+    """Write MATLAB files laid out as Levin et al.'s: sharp x, blurred y, kernel f."""
+    from scipy import io as sio
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for n in images:
+        x = rng.random((40, 40))
+        sio.savemat(folder / f"im0{n}_flit01.mat", {"x": x, "y": x[:30, :30], "f": kernel})
+
+
+def test_recorded_kernels_found_normalised_centred_and_kept_once(tmp_path):
+    from benchmarks import kernels
+    from photomend import psf as psfs
+
+    shake = np.zeros((9, 11))
+    shake[2, 1:6] = [1, 2, 3, 2, 1]  # off centre, unnormalised
+    shake[3:7, 6] = 2.0
+    _levin_like(tmp_path / "holdout" / "Levin09", shake)  # two files, one kernel
+    (tmp_path / "holdout" / "kernels").mkdir()
+    dot = np.zeros((7, 7), np.uint8)
+    dot[2:5, 3] = 255
+    PILImage.fromarray(dot).save(tmp_path / "holdout" / "kernels" / "line.png")
+    PILImage.fromarray(np.full((64, 64), 9, np.uint8)).save(tmp_path / "holdout" / "photo.png")
+    from scipy import io as sio
+    sio.savemat(tmp_path / "holdout" / "notes.mat", {"a": np.ones((3, 3)), "b": np.ones((4, 4))})
+    (tmp_path / "holdout" / "broken.mat").write_bytes(b"not matlab")
+
+    found = kernels.recorded([tmp_path / "missing", tmp_path / "holdout"])
+    assert [name for name, _ in found] == ["Levin09/im05_flit01", "kernels/line"]
+    for _, k in found:
+        assert k.sum() == pytest.approx(1.0) and k.min() >= 0
+        assert k.shape[0] % 2 == 1 and k.shape[1] % 2 == 1
+        ys, xs = np.indices(k.shape)
+        assert (k * ys).sum() == pytest.approx(k.shape[0] // 2, abs=1e-6)
+        assert (k * xs).sum() == pytest.approx(k.shape[1] // 2, abs=1e-6)
+    np.testing.assert_allclose(found[0][1], psfs.center(shake))
+    np.testing.assert_allclose(found[1][1], psfs.center(dot.astype(float)))
+
+
+def test_deblur_adds_recorded_variant_only_when_kernels_exist(tmp_path):
+    from benchmarks.tasks import deblur
+
+    samples = data.load("Set12", None, limit=3, crop=40)
+    plain = {c.variant for c in deblur.cases(samples, True, 1, [tmp_path])}
+    assert deblur.RECORDED not in plain and len(plain) == 4
+    a, b = np.zeros((5, 5)), np.zeros((7, 7))
+    a[2, 1:4] = 1.0
+    b[1:6, 3] = 1.0
+    _levin_like(tmp_path / "k1", a, images=(5,))
+    _levin_like(tmp_path / "k2", b, images=(5,))
+    rec = [c for c in deblur.cases(samples, True, 1, [tmp_path]) if c.variant == deblur.RECORDED]
+    assert [c.truth["psf"].shape for c in rec] == [(1, 3), (5, 1), (1, 3)]  # trimmed
+    # The blur applied is the kernel reported as truth.
+    from photomend import psf as psfs
+    from photomend.convert import linear_to_srgb, srgb_to_linear
+    expect = linear_to_srgb(psfs.blur(srgb_to_linear(samples[1].image), rec[1].truth["psf"]))
+    assert np.abs(rec[1].degraded - expect).mean() < 0.02  # 1 % noise on top
+
+
+def test_main_searches_every_data_folder(tmp_path, monkeypatch):
+    monkeypatch.setitem(TASKS, "deblur", _tiny(TASKS["deblur"]))
+    monkeypatch.setenv("PHOTOMEND_DATA", str(tmp_path / "none"))
+    k = np.zeros((5, 5))
+    k[2, :] = 1.0
+    _levin_like(tmp_path / "holdout" / "levin", k, images=(5,))
+    out = tmp_path / "out"
+    assert runner.main(["--task", "deblur", "--quick", "--no-scale", "--methods", "photomend",
+                        "--data", str(tmp_path / "empty"), "--data-root",
+                        str(tmp_path / "holdout"), "--out", str(out)]) == 0
+    rows = json.loads((out / "results.json").read_text())["tasks"]["deblur"]["rows"]
+    assert "camera shake (recorded)" in {r["variant"] for r in rows}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -19,7 +20,8 @@ def datasets(quick: bool):
     return [("Kodak24", None, None), ("McMaster", None, None)]
 
 
-def cases(samples: list[Sample], quick: bool, seed: int) -> Iterator[Case]:
+def cases(samples: list[Sample], quick: bool, seed: int,
+          roots: list[Path] | None = None) -> Iterator[Case]:
     for i, s in enumerate(samples):
         k = seed + i
         variants = {

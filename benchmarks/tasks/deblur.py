@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -11,11 +13,17 @@ from photomend import psf as psfs
 from photomend import quality, synth
 from photomend.convert import linear_to_srgb, srgb_to_linear
 
+from .. import kernels
 from ..core import Case, Method, Task, photomend_method
 from ..data import Sample
 from ._peers import optional, per_channel
 
 NOISE = 0.01  # 1 % of full scale
+
+
+#: Variant of the recorded camera-shake kernels (present when a data folder
+#: holds some, see :mod:`benchmarks.kernels`).
+RECORDED = "camera shake (recorded)"
 
 
 def _kernels(seed: int) -> list[tuple[str, np.ndarray]]:
@@ -24,15 +32,37 @@ def _kernels(seed: int) -> list[tuple[str, np.ndarray]]:
             ("motion 15px@30°", psfs.motion(15.0, 30.0)), ("camera shake", shake)]
 
 
+def _variants(samples: list[Sample], seed: int, roots: list[Path] | None
+              ) -> Iterator[tuple[str, list[np.ndarray]]]:
+    """Yield each variant with the kernel of every sample, in sample order.
+
+    The recorded kernels, if any, take turns: sample ``i`` gets kernel
+    ``i mod n``, so the variant costs as much as the others and, with at
+    least as many samples as kernels, every kernel is used.
+    """
+    for name, kernel in _kernels(seed):
+        yield name, [kernel] * len(samples)
+    recorded = kernels.recorded(roots or [])
+    if recorded:
+        names = ", ".join(f"{n} ({k.shape[0]}×{k.shape[1]})" for n, k in recorded)
+        print(f"  deblur: {len(recorded)} recorded kernels: {names}", file=sys.stderr)
+        yield RECORDED, [recorded[i % len(recorded)][1] for i in range(len(samples))]
+    else:
+        where = ", ".join(str(r) for r in roots or []) or "no data folder"
+        print(f"  deblur: no recorded blur kernels in {where}; "
+              f"the {RECORDED!r} variant is skipped", file=sys.stderr)
+
+
 def datasets(quick: bool):
     if quick:
         return [("Set12", 2, 128), ("Kodak24", 1, 128)]
     return [("Set12", None, 256), ("Kodak24", 8, 256)]
 
 
-def cases(samples: list[Sample], quick: bool, seed: int) -> Iterator[Case]:
-    for kname, kernel in _kernels(seed):
-        for i, s in enumerate(samples):
+def cases(samples: list[Sample], quick: bool, seed: int,
+          roots: list[Path] | None = None) -> Iterator[Case]:
+    for kname, per_sample in _variants(samples, seed, roots):
+        for i, (s, kernel) in enumerate(zip(samples, per_sample, strict=True)):
             # Optical blur mixes light: blur in linear light, store sRGB.
             blurred = linear_to_srgb(psfs.blur(srgb_to_linear(s.image), kernel))
             noisy = synth.gaussian_noise(blurred, seed + i, sigma=NOISE * 255).image
@@ -105,7 +135,11 @@ TASK = Task("deblur", "Deblurring with a known PSF (1 % Gaussian noise)", ("PSNR
             notes="Every method gets the true PSF. Wiener's balance is chosen per image "
                   "against the ground truth (an upper bound for that peer). Scores "
                   "exclude a border one kernel wide. The blur is applied in linear light "
-                  "(as a lens or motion blurs light), the images are stored sRGB-encoded.")
+                  "(as a lens or motion blurs light), the images are stored sRGB-encoded. "
+                  "'camera shake' is a synthetic shake path; 'camera shake (recorded)' "
+                  "uses measured kernels found in the data folders (such as Levin et "
+                  "al. 2009), taking turns over the images, and is left out when none "
+                  "is there.")
 BLIND_TASK = Task("blind-deblur", "Blind deblurring (PSF unknown, 1 % noise)",
                   ("PSNR", "SSIM"), datasets, cases, blind_methods, _score,
                   notes="No packaged blind-deconvolution peer exists; sharpening filters "

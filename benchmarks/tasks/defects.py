@@ -40,8 +40,8 @@ def _damage(clean: np.ndarray, seed: int, severity: str) -> tuple[np.ndarray, np
     return noisy.astype(np.float32), (truth > 0.2).astype(np.float32)
 
 
-def cases(samples: list[Sample], quick: bool, seed: int, *, with_clean: bool = False
-          ) -> Iterator[Case]:
+def cases(samples: list[Sample], quick: bool, seed: int,
+          roots: list[Path] | None = None, *, with_clean: bool = False) -> Iterator[Case]:
     for severity in SEVERITY:
         for i, s in enumerate(samples):
             image, truth = _damage(s.image, seed + 10 * i, severity)
@@ -52,7 +52,8 @@ def cases(samples: list[Sample], quick: bool, seed: int, *, with_clean: bool = F
                        {"mask": np.zeros(s.image.shape[:2], np.float32)})
 
 
-def removal_cases(samples: list[Sample], quick: bool, seed: int) -> Iterator[Case]:
+def removal_cases(samples: list[Sample], quick: bool, seed: int,
+                  roots: list[Path] | None = None) -> Iterator[Case]:
     return cases(samples, quick, seed, with_clean=True)
 
 

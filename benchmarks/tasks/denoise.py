@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -30,7 +31,8 @@ def datasets(quick: bool):
     return [("Set12", None, None), ("CBSD68", None, None), ("Kodak24", None, None)]
 
 
-def cases(samples: list[Sample], quick: bool, seed: int) -> Iterator[Case]:
+def cases(samples: list[Sample], quick: bool, seed: int,
+          roots: list[Path] | None = None) -> Iterator[Case]:
     for sigma in SIGMAS_QUICK if quick else SIGMAS_FULL:
         for i, s in enumerate(samples):
             deg = synth.gaussian_noise(s.image, seed + i, sigma=sigma, clip=False)

@@ -25,7 +25,8 @@ def datasets(quick: bool):
     return [("Kodak24", None, 256), ("CBSD68", 24, None)]
 
 
-def cases(samples: list[Sample], quick: bool, seed: int) -> Iterator[Case]:
+def cases(samples: list[Sample], quick: bool, seed: int,
+          roots: list[Path] | None = None) -> Iterator[Case]:
     for i, s in enumerate(samples):
         shape = s.image.shape
         for variant, mask in (

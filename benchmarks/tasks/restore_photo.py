@@ -25,7 +25,8 @@ def datasets(quick: bool):
     return [("Kodak24", None, None), ("McMaster", None, None)]
 
 
-def cases(samples: list[Sample], quick: bool, seed: int) -> Iterator[Case]:
+def cases(samples: list[Sample], quick: bool, seed: int,
+          roots: list[Path] | None = None) -> Iterator[Case]:
     for i, s in enumerate(samples):
         aged = synth.old_photo(s.image, seed + i, "medium").image
         yield Case(s, "old photo (medium)", np.clip(aged, 0, 1).astype(np.float32), s.image)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -18,7 +19,8 @@ def datasets(quick: bool):
     return [("Kodak24", 3, 192)] if quick else [("Kodak24", None, None)]
 
 
-def cases(samples: list[Sample], quick: bool, seed: int) -> Iterator[Case]:
+def cases(samples: list[Sample], quick: bool, seed: int,
+          roots: list[Path] | None = None) -> Iterator[Case]:
     kernel = psfs.gaussian(1.0)
     for s in samples:
         yield Case(s, "gaussian σ=1", psfs.blur(s.image, kernel), s.image)
