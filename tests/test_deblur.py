@@ -19,8 +19,15 @@ from photomend.convert import linear_to_srgb, srgb_to_linear
 from photomend.errors import Cancelled, ImageError
 from photomend.ops import _deblur_blind as blind
 from photomend.ops import _deblur_solvers as solvers
+from photomend.ops import deblur as deblur_module
 from photomend.ops._deblur_blind import general_supports
 from photomend.ops.deblur import BlurEstimate, _busiest_box, deblur, estimate_psf
+
+
+@pytest.fixture(autouse=True)
+def _fresh_estimates() -> None:
+    """Every test estimates afresh: no blind estimate is remembered from another."""
+    deblur_module._MEMO.clear()
 
 
 def dead_leaves(n: int, seed: int, channels: int = 1) -> np.ndarray:
@@ -335,9 +342,42 @@ def test_blind_estimate_reports_progress_and_can_be_cancelled(blind_scene: np.nd
         calls.append(f)
         return f < 0.1
 
+    deblur_module._MEMO.clear()  # or the first run's estimate is reused
     with pytest.raises(Cancelled):
         photomend.run("deblur", blurred, progress=stop_early)
     assert max(calls) < 0.8
+
+
+def test_blind_estimate_is_reused_for_the_same_pixels(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, ...]] = []
+    real = blind.estimate
+
+    def counted(plane, kinds, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(kinds)
+        return real(plane, kinds, *args, **kwargs)
+
+    monkeypatch.setattr(blind, "estimate", counted)
+    img = blur_linear(dead_leaves(96, seed=8), psfs.disk(3.0), noise=0.004, seed=1)
+    first = photomend.run("deblur", img, strength=0.5)
+    # another strength or method, then the same again: one estimate for all
+    photomend.run("deblur", img, strength=0.8, method="wiener")
+    again = photomend.run("deblur", img, strength=0.5)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(first, again)
+    est = estimate_psf(img)  # the estimate deblur made: shown as a layer, say
+    assert len(calls) == 1
+    # what a caller does with its estimate does not reach the memo
+    est.psf[:] = 0.0
+    est.params.clear()
+    assert estimate_psf(img).psf.sum() == pytest.approx(1.0)
+    # another size, family, blur space or a single changed pixel: estimated afresh
+    photomend.run("deblur", img, size=21)
+    estimate_psf(img, "defocus")
+    estimate_psf(img, blur_space="perceptual")
+    edited = img.copy()
+    edited[40, 40, 0] += 0.01
+    estimate_psf(edited)
+    assert len(calls) == 5
 
 
 def test_auto_tries_a_free_form_kernel_from_128_px(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -354,6 +394,7 @@ def test_auto_tries_a_free_form_kernel_from_128_px(monkeypatch: pytest.MonkeyPat
     estimate_psf(img, "parametric")
     assert "general" in asked[0]
     assert "general" not in asked[1] and "general" not in asked[2]
+    deblur_module._MEMO.clear()  # or the run reuses the estimate just made
     photomend.run("deblur", img, blur="parametric")
     assert "general" not in asked[3]
 
