@@ -423,3 +423,72 @@ def test_a_crease_is_found():
     found = photomend.run("detect-defects", noisy)
     assert _found(d.mask > 0.5, found) > 0.5
 
+
+
+def _dusty(count, seed=5, shape=(192, 192, 3)):
+    clean = synth.synthetic_scene(shape, seed=21, kind="smooth")
+    out = synth.dust(clean, seed, count=count) if count else None
+    img = clean if out is None else out.image
+    return synth.gaussian_noise(img, 9, sigma=2, clip=True).image.astype(np.float32)
+
+
+def test_damage_share_grows_with_the_damage():
+    shares = [defects.damage_share(_dusty(n)) for n in (0, 10, 40)]
+    assert shares[0] < 5e-4 < shares[1] < shares[2] < 0.2, shares
+
+
+def test_damage_share_ignores_marks_the_shape_rules_reject():
+    img = _texture((160, 160))
+    img[_disk(img.shape, 80, 80, 11)] = 0.04  # a 23 px blob: image content at 16 px
+    assert defects.damage_share(img, max_size=16) < 5e-4
+    assert defects.damage_share(img, max_size=32) > 0.01
+
+
+def test_the_damage_share_moves_the_decision_level():
+    img = _dusty(25)
+    marks = [photomend.run("detect-defects", img, damage_share=s) > 0.5
+             for s in (0.0, 0.003, 0.05)]
+    assert (marks[0] & ~marks[1]).sum() == 0 and (marks[1] & ~marks[2]).sum() == 0
+    assert marks[0].sum() < marks[2].sum()
+    # Measured once on the whole image, reported, and used by every tile.
+    report: dict = {}
+    whole = photomend.run("detect-defects", img, tile=0, report=report)
+    measured = report["params"]["damage_share"]
+    assert measured == pytest.approx(defects.damage_share(img))
+    np.testing.assert_array_equal(whole, photomend.run("detect-defects", img,
+                                                       damage_share=measured))
+    tiled = photomend.run("detect-defects", img, tile=96)
+    np.testing.assert_allclose(tiled, whole, atol=1e-4)
+
+
+def test_a_clean_photo_is_judged_more_strictly_than_a_dusty_one():
+    # The same faint speck: doubtful on its own, dust among much dust.
+    img = _texture((160, 160))
+    img[_disk(img.shape, 80, 80, 2.5)] -= 0.09
+    level = {s: photomend.run("detect-defects", img, damage_share=s)[80, 80]
+             for s in (0.0, 0.05)}
+    assert level[0.0] < 0.4 and level[0.05] > 0.6, level
+
+
+def test_a_strict_level_does_not_shrink_a_big_blob_into_a_speck():
+    img = _texture((160, 160))
+    blob = _disk(img.shape, 80, 80, 11)  # 23 px: image content at max_size 16
+    img[blob] = 0.04
+    for sensitivity in (0.1, 0.3, 0.5):
+        m = photomend.run("detect-defects", img, max_size=16, sensitivity=sensitivity)
+        assert (m[blob] > 0.5).sum() == 0, sensitivity
+
+
+def test_large_scans_are_sampled_for_the_damage_share(monkeypatch):
+    boxes = defects._share_boxes(3000, 4000)
+    assert len(boxes) == 9
+    assert all(r.stop - r.start == defects.SHARE_CROP == c.stop - c.start for r, c in boxes)
+    assert min(r.start for r, _ in boxes) == 0 and max(r.stop for r, _ in boxes) == 3000
+    assert min(c.start for _, c in boxes) == 0 and max(c.stop for _, c in boxes) == 4000
+    assert defects._share_boxes(900, 1100) == [(slice(0, 900), slice(0, 1100))]
+    assert defects._share_boxes(800, 5000) == [(slice(0, 800), slice(0, 5000))]
+    # a sampled share agrees with the whole image's on evenly spread dust
+    img = _dusty(200, shape=(1100, 1100, 3))
+    sampled = defects.damage_share(img)
+    monkeypatch.setattr(defects, "_share_boxes", lambda h, w: [(slice(0, h), slice(0, w))])
+    assert sampled == pytest.approx(defects.damage_share(img), rel=0.35)
