@@ -5,10 +5,9 @@ the shared standard sets; when a data folder holds some, the deblurring
 tasks add a "recorded camera shake" variant. Two layouts are recognised,
 anywhere below a data folder:
 
-- MATLAB files (``.mat``) holding a kernel under ``f``, ``k``, ``K``,
-  ``kernel``, ``psf`` or ``blur_kernel`` (Levin's files hold the sharp image
-  ``x``, the blurred ``y`` and the kernel ``f``), or as their only small
-  2-D array;
+- MATLAB files (``.mat``) holding a kernel under one of :data:`MAT_KEYS`
+  (Levin's files hold the sharp image ``x``, the blurred ``y`` and the
+  kernel ``f``);
 - images (PNG, TIFF, BMP) and ``.npy`` arrays in a folder, or with a name,
   containing ``kernel`` or ``psf``.
 
@@ -20,6 +19,7 @@ files (Levin's sets repeat each kernel for four images) is kept once.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -29,41 +29,45 @@ from PIL import Image as PILImage
 from photomend import psf as psfs
 
 #: Names under which a MATLAB file stores its kernel, in order of preference.
-MAT_KEYS = ("f", "k", "K", "kernel", "psf", "blur_kernel")
+MAT_KEYS = ("f", "k", "kernel", "psf", "PSF", "blur_kernel")
 #: Largest kernel side accepted (px): anything larger is an image.
 MAX_SIDE = 101
+#: Largest share of a kernel's mass allowed below zero (rounding in a
+#: measured kernel); more means the array is something else.
+NEGATIVE_SHARE = 0.05
 IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".bmp"}
 #: Folders never searched: the standard image sets, which hold no kernels.
 _SKIP = {"Set12", "BSD68", "CBSD68", "Kodak24", "McMaster", "RNI15", ".git"}
 
 
-def _kernel_like(a: object) -> bool:
-    if not isinstance(a, np.ndarray) or a.ndim != 2 or a.dtype.kind not in "iuf":
-        return False
-    return 3 <= min(a.shape) and max(a.shape) <= MAX_SIDE
+def _kernel_shape(shape: tuple[int, ...]) -> bool:
+    return len(shape) == 2 and min(shape) >= 1 and 3 <= max(shape) <= MAX_SIDE
 
 
 def _from_mat(path: Path) -> np.ndarray | None:
     from scipy import io as sio
 
-    try:
-        content = sio.loadmat(path)
-    except (sio.matlab.MatReadError, ValueError, NotImplementedError, OSError):
-        return None  # not a MATLAB file, or v7.3 (HDF5), which scipy cannot read
+    # Look before loading: a data folder may hold large .mat files of images.
+    shapes = {name: shape for name, shape, _ in sio.whosmat(path)}
     for key in MAT_KEYS:
-        if _kernel_like(content.get(key)):
-            return np.asarray(content[key], dtype=np.float64)
-    small = [v for k, v in content.items() if not k.startswith("__") and _kernel_like(v)]
-    return np.asarray(small[0], dtype=np.float64) if len(small) == 1 else None
+        if key in shapes and _kernel_shape(tuple(shapes[key])):
+            value = sio.loadmat(path, variable_names=[key])[key]
+            if value.dtype.kind in "iuf":
+                return np.asarray(value, dtype=np.float64)
+    return None
 
 
 def _from_array_file(path: Path) -> np.ndarray | None:
     if path.suffix.lower() == ".npy":
-        a = np.load(path, allow_pickle=False)
-    else:
-        with PILImage.open(path) as im:
-            a = np.asarray(im.convert("F") if im.mode not in ("I;16", "I", "F") else im)
-    return np.asarray(a, dtype=np.float64) if _kernel_like(a) else None
+        a = np.load(path, mmap_mode="r", allow_pickle=False)
+        if a.dtype.kind not in "iuf" or not _kernel_shape(a.shape):
+            return None
+        return np.array(a, dtype=np.float64)
+    with PILImage.open(path) as im:
+        if not _kernel_shape((im.height, im.width)):
+            return None
+        a = np.asarray(im.convert("F") if im.mode not in ("I;16", "I", "F") else im)
+    return np.asarray(a, dtype=np.float64)
 
 
 def _candidates(root: Path) -> Iterator[Path]:
@@ -83,8 +87,20 @@ def _usable(k: np.ndarray) -> np.ndarray | None:
     """Clip rounding negatives, then normalise and centre; None if no kernel."""
     if not np.isfinite(k).all() or k.max() <= 0:
         return None
-    k = np.where(k < 0, 0.0, k)
-    return psfs.center(k)
+    positive = k[k > 0].sum()
+    if -k[k < 0].sum() > NEGATIVE_SHARE * positive:
+        return None
+    return psfs.center(np.where(k < 0, 0.0, k))
+
+
+def _read(path: Path) -> np.ndarray | None:
+    """Return the kernel a file holds, or None; warn about unreadable files."""
+    try:
+        raw = _from_mat(path) if path.suffix.lower() == ".mat" else _from_array_file(path)
+        return None if raw is None else _usable(raw)
+    except Exception as exc:  # any unreadable file is skipped, not fatal
+        print(f"  kernels: skipped {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
 
 
 def recorded(roots: Iterable[Path]) -> list[tuple[str, np.ndarray]]:
@@ -98,16 +114,16 @@ def recorded(roots: Iterable[Path]) -> list[tuple[str, np.ndarray]]:
     Returns
     -------
     list of (str, ndarray)
-        The file's stem (relative path for clarity when stems repeat) and
-        the normalised, centred float64 kernel, in path order.
+        The file's path below its data folder, without suffix, and the
+        normalised, centred float64 kernel, in path order. Files that
+        cannot be read are skipped with a warning on stderr.
     """
     found: list[tuple[str, np.ndarray]] = []
     for root in roots:
         if not root.is_dir():
             continue
         for path in _candidates(root):
-            raw = _from_mat(path) if path.suffix.lower() == ".mat" else _from_array_file(path)
-            k = None if raw is None else _usable(raw)
+            k = _read(path)
             if k is None or any(k.shape == g.shape and np.allclose(k, g, atol=1e-9)
                                 for _, g in found):
                 continue

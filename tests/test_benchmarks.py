@@ -132,7 +132,7 @@ def test_deblur_adds_recorded_variant_only_when_kernels_exist(tmp_path):
     from photomend import psf as psfs
     from photomend.convert import linear_to_srgb, srgb_to_linear
     expect = linear_to_srgb(psfs.blur(srgb_to_linear(samples[1].image), rec[1].truth["psf"]))
-    assert np.abs(rec[1].degraded - expect).mean() < 0.02  # 1 % noise on top
+    assert np.abs(rec[1].degraded - expect).mean() < 0.012  # 1 % noise on top
 
 
 def test_main_searches_every_data_folder(tmp_path, monkeypatch):
@@ -147,3 +147,35 @@ def test_main_searches_every_data_folder(tmp_path, monkeypatch):
                         str(tmp_path / "holdout"), "--out", str(out)]) == 0
     rows = json.loads((out / "results.json").read_text())["tasks"]["deblur"]["rows"]
     assert "camera shake (recorded)" in {r["variant"] for r in rows}
+
+
+def test_files_that_are_no_kernels_are_skipped(tmp_path, capsys):
+    from scipy import io as sio
+
+    from benchmarks import kernels
+
+    k = tmp_path / "kernels"
+    k.mkdir()
+    (k / "broken.png").write_bytes(b"not a png")
+    np.save(k / "text.npy", np.array(["a", "b", "c"]))
+    sio.savemat(k / "whole.mat", {"f": np.ones((3, 3))})
+    (k / "cut.mat").write_bytes((k / "whole.mat").read_bytes()[:100])
+    sio.savemat(k / "camera.mat", {"K": np.eye(3)})  # a camera matrix, not a kernel
+    sio.savemat(k / "colour.mat", {"m": np.ones((3, 3))})  # an unnamed small array
+    sio.savemat(k / "signed.mat", {"f": np.array([[1.0, -0.5, 1.0]])})  # a filter
+    sio.savemat(k / "image.mat", {"f": np.ones((300, 300))})  # too big for a kernel
+    np.save(k / "streak.npy", np.ones((1, 5)))  # a horizontal motion streak
+    found = kernels.recorded([tmp_path])
+    assert [name for name, _ in found] == ["kernels/streak", "kernels/whole"]
+    assert found[0][1].shape == (1, 5)
+    err = capsys.readouterr().err
+    assert "broken.png" in err and "cut.mat" in err and "text.npy" not in err
+
+
+def test_data_folders_are_searched_in_order(tmp_path):
+    for name, value in (("first", 50), ("second", 200)):
+        (tmp_path / name / "Set12").mkdir(parents=True)
+        PILImage.fromarray(np.full((8, 8), value, np.uint8)).save(
+            tmp_path / name / "Set12" / "01.png")
+    samples = data.load("Set12", [tmp_path / "none", tmp_path / "first", tmp_path / "second"])
+    assert samples[0].set == "Set12" and samples[0].image.max() == pytest.approx(50 / 255)

@@ -433,15 +433,48 @@ def _dusty(count, seed=5, shape=(192, 192, 3)):
 
 
 def test_damage_share_grows_with_the_damage():
-    shares = [defects.damage_share(_dusty(n)) for n in (0, 10, 40)]
+    shares = [defects.estimate_damage_share(_dusty(n)) for n in (0, 10, 40)]
     assert shares[0] < 5e-4 < shares[1] < shares[2] < 0.2, shares
 
 
 def test_damage_share_ignores_marks_the_shape_rules_reject():
     img = _texture((160, 160))
-    img[_disk(img.shape, 80, 80, 11)] = 0.04  # a 23 px blob: image content at 16 px
-    assert defects.damage_share(img, max_size=16) < 5e-4
-    assert defects.damage_share(img, max_size=32) > 0.01
+    # A 19 px blob is image content at max_size 16, although its most
+    # confident core alone would pass for a speck: shapes are judged whole.
+    img[_disk(img.shape, 80, 80, 9)] = 0.04
+    assert defects.estimate_damage_share(img, max_size=16) < 5e-4
+    assert defects.estimate_damage_share(img, max_size=32) > 0.005
+
+
+def test_too_small_an_area_gets_the_neutral_share(monkeypatch):
+    img = _texture((100, 100))
+    img[_disk(img.shape, 50, 50, 3)] = 0.04
+    assert defects.estimate_damage_share(img) == defects.PRIOR_REF
+    # which leaves the level where it was fitted
+    plain = photomend.run("detect-defects", img, damage_share=defects.PRIOR_REF)
+    np.testing.assert_array_equal(photomend.run("detect-defects", img), plain)
+
+
+def test_measuring_and_detecting_read_the_network_once(monkeypatch):
+    calls = []
+    real = defects._pyramid_logits
+
+    def counted(*args, **kwargs):
+        calls.append(args[0].shape)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(defects, "_pyramid_logits", counted)
+    defects._LOGITS.clear()
+    img = _dusty(10)
+    first = photomend.run("detect-defects", img)
+    assert len(calls) == 1
+    img2 = img.copy()
+    img2[5, 5] += 0.01  # other pixels: read afresh
+    photomend.run("remove-defects", img2)
+    assert len(calls) == 2
+    again = photomend.run("detect-defects", img, sensitivity=0.5)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(first, again)
 
 
 def test_the_damage_share_moves_the_decision_level():
@@ -454,7 +487,7 @@ def test_the_damage_share_moves_the_decision_level():
     report: dict = {}
     whole = photomend.run("detect-defects", img, tile=0, report=report)
     measured = report["params"]["damage_share"]
-    assert measured == pytest.approx(defects.damage_share(img))
+    assert measured == pytest.approx(defects.estimate_damage_share(img))
     np.testing.assert_array_equal(whole, photomend.run("detect-defects", img,
                                                        damage_share=measured))
     tiled = photomend.run("detect-defects", img, tile=96)
@@ -489,6 +522,6 @@ def test_large_scans_are_sampled_for_the_damage_share(monkeypatch):
     assert defects._share_boxes(800, 5000) == [(slice(0, 800), slice(0, 5000))]
     # a sampled share agrees with the whole image's on evenly spread dust
     img = _dusty(200, shape=(1100, 1100, 3))
-    sampled = defects.damage_share(img)
+    sampled = defects.estimate_damage_share(img)
     monkeypatch.setattr(defects, "_share_boxes", lambda h, w: [(slice(0, h), slice(0, w))])
-    assert sampled == pytest.approx(defects.damage_share(img), rel=0.35)
+    assert sampled == pytest.approx(defects.estimate_damage_share(img), rel=0.35)

@@ -26,9 +26,6 @@ for the free-form kernel alone.
 
 from __future__ import annotations
 
-import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
@@ -43,6 +40,7 @@ from ..progress import Progress, as_progress
 from ..registry import Param, operation
 from . import _deblur_blind as blind
 from . import _deblur_solvers as solvers
+from ._memo import PixelMemo
 
 __all__ = ["BlurEstimate", "deblur", "estimate_psf"]
 
@@ -231,62 +229,22 @@ def _luminance(work: np.ndarray) -> np.ndarray:
     return convert.luminance(work) if work.shape[2] == 3 else work.mean(axis=2)
 
 
-class _EstimateMemo:
-    """The last few blind estimates, keyed by the pixels and what shapes them.
-
-    A blind estimate takes seconds to tens of seconds and depends only on
-    the pixels, the family, the largest size and the blur space. A dialog
-    asks again for every change of strength or method (its preview, then
-    the final run on the same pixels); those reuse the estimate. The key
-    holds a BLAKE2 digest of every byte, so any edited pixel estimates
-    afresh. Thread-safe; a cancelled estimate is not kept.
-    """
-
-    def __init__(self, capacity: int = 4) -> None:
-        self._capacity = capacity
-        self._items: OrderedDict[tuple[Any, ...], BlurEstimate] = OrderedDict()
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def key(work: np.ndarray, *args: Any) -> tuple[Any, ...]:
-        data = np.ascontiguousarray(work)
-        digest = hashlib.blake2b(data.data, digest_size=20).hexdigest()
-        return (digest, data.shape, data.dtype.str, *args)
-
-    @staticmethod
-    def _copy(est: BlurEstimate) -> BlurEstimate:
-        # Callers own what they get: changing it must not change the memo.
-        return replace(est, psf=est.psf.copy(), params=dict(est.params))
-
-    def get(self, key: tuple[Any, ...]) -> BlurEstimate | None:
-        with self._lock:
-            found = self._items.get(key)
-            if found is None:
-                return None
-            self._items.move_to_end(key)
-        return self._copy(found)
-
-    def put(self, key: tuple[Any, ...], value: BlurEstimate) -> None:
-        value = self._copy(value)
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._capacity:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
+def _copy_estimate(est: BlurEstimate) -> BlurEstimate:
+    return replace(est, psf=est.psf.copy(), params=dict(est.params))
 
 
-_MEMO = _EstimateMemo()
+#: The last few blind estimates. An estimate takes seconds to tens of
+#: seconds and depends only on the pixels, the family, the largest size and
+#: the blur space; a dialog asks again for every change of strength or
+#: method (its preview, then the final run). A cancelled estimate is not kept.
+_MEMO: PixelMemo[BlurEstimate] = PixelMemo(4, copy=_copy_estimate)
 
 
 def _estimate(work: np.ndarray, kind: Kind, size: int,
               blur_space: str, progress: Progress | None = None) -> BlurEstimate:
     """Estimate a PSF from working pixels already in the blur's space.
 
-    Remembers the last few estimates (:class:`_EstimateMemo`).
+    Remembers the last few estimates (:data:`_MEMO`).
     """
     key = _MEMO.key(work, kind, size, blur_space)
     found = _MEMO.get(key)

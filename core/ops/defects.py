@@ -20,10 +20,11 @@ from ..progress import Progress
 from ..registry import Param, operation
 from ._defects_net import decision_level, logits, net_input, reach
 from ._defects_noise import estimate_noise, plane
+from ._memo import PixelMemo
 from ._regions import region_max
 from .inpaint import CONTEXT, fill_damage
 
-__all__ = ["damage_share", "detect_defects", "detect_infrared", "estimate_noise",
+__all__ = ["detect_defects", "detect_infrared", "estimate_damage_share", "estimate_noise",
            "fill_defects", "remove_defects"]
 
 #: Removal is more cautious: a detected component is filled only if its
@@ -46,7 +47,7 @@ SENSITIVITY_GAIN = 6.0
 #: of the image the network marks with confidence (log-odds above
 #: :data:`SHARE_LOGIT`), by :data:`PRIOR_SLOPE` units of sensitivity per
 #: decade of that share around :data:`PRIOR_REF`, at most
-#: :data:`PRIOR_SPAN` either way (:func:`_prior_shift`). Fitted on 20
+#: :data:`PRIOR_SPAN` either way. Fitted on 20
 #: CBSD68 and 20 BSD68 photographs with no damage and with 0.5, 1, 2 and 4
 #: times the benchmark's light damage (the sensitivity that served each
 #: best rose from about 0.3 on undamaged photos to 0.6 at the heaviest
@@ -60,6 +61,10 @@ PRIOR_SPAN = 0.2
 #: on a 3 × 3 grid of :data:`SHARE_CROP` px squares spread over larger ones.
 SHARE_AREA = 1 << 20
 SHARE_CROP = 512
+#: Below this many pixels (a small selection with its margin) there is too
+#: little to judge the share from: :data:`PRIOR_REF` is assumed, which
+#: leaves the level where it was fitted.
+SHARE_MIN_AREA = 128 * 128
 #: Largest speck diameter (px) the full-resolution detector is built for;
 #: larger `max_size` adds half-resolution passes.
 NATIVE_SIZE = 16
@@ -101,7 +106,7 @@ _SHARE = Annotated[float | None, Param(
     "Share of the image confidently marked as damage; it sets how readily "
     "doubtful marks are taken too (on a dusty scan a faint mark is likelier "
     "dust, on a clean one detail). Leave empty to measure it (recommended).",
-    min=0.0, max=1.0, step=0.001, advanced=True)]
+    min=0.0, max=1.0, step=0.0001, advanced=True)]
 _NOISE = Annotated[float | None, Param(
     "Standard deviation of the film grain or scanner noise on the 0–1 scale; "
     "leave empty to measure it from the image (recommended).",
@@ -142,8 +147,8 @@ def _prepare(image: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
     if noise is None:
         noise = out["noise"] = estimate_noise(plane(image, True))
     if params.get("damage_share") is None and params.get("infrared") is None:
-        out["damage_share"] = damage_share(image, noise=noise, polarity=params["polarity"],
-                                           max_size=int(params["max_size"]))
+        out["damage_share"] = estimate_damage_share(
+            image, noise=noise, polarity=params["polarity"], max_size=int(params["max_size"]))
     return out
 
 
@@ -157,8 +162,8 @@ def _share_boxes(height: int, width: int) -> list[tuple[slice, slice]]:
     return [(slice(y, y + SHARE_CROP), slice(x, x + SHARE_CROP)) for y in ys for x in xs]
 
 
-def damage_share(image: np.ndarray, *, noise: float | None = None,
-                 polarity: Polarity = "both", max_size: int = 16) -> float:
+def estimate_damage_share(image: np.ndarray, *, noise: float | None = None,
+                          polarity: Polarity = "both", max_size: int = 16) -> float:
     """Return the share of pixels the detector marks as damage with confidence.
 
     Parameters
@@ -178,10 +183,19 @@ def damage_share(image: np.ndarray, *, noise: float | None = None,
         Fraction in [0, 1] of pixels whose damage log-odds exceed
         :data:`SHARE_LOGIT`, in marks that pass the shape rules of
         :func:`detect_defects` (specks up to `max_size`, lines, not on the
-        frame).
+        frame). Each polarity's marks are judged on their own, as in
+        detection. :data:`PRIOR_REF` for images under
+        :data:`SHARE_MIN_AREA` pixels, too small to judge.
 
     Notes
     -----
+    The operations measure the share on the area they work on: the whole
+    image, or a selection with its margin (a small selection then gets the
+    neutral :data:`PRIOR_REF`). A recipe saved "as run" records the share
+    of the image it ran on; replayed on a batch it applies that share to
+    every scan, so leave it out of a batch recipe when the scans differ in
+    how damaged they are.
+
     Images up to :data:`SHARE_AREA` pixels (or narrower than two squares)
     are read whole. Larger ones are sampled on an even 3 × 3 grid of
     :data:`SHARE_CROP` px squares (2.4 Mpx in all), counting each square's
@@ -190,19 +204,46 @@ def damage_share(image: np.ndarray, *, noise: float | None = None,
     stays that of a few megapixels whatever the scan's size.
     """
     h, w = image.shape[:2]
+    if h * w < SHARE_MIN_AREA:
+        return PRIOR_REF
     sigma = estimate_noise(plane(image, True)) if noise is None else max(noise, 1e-4)
     boxes = _share_boxes(h, w)
-    cut = reach() if len(boxes) > 1 else 0
+    levels = _levels(max_size)
+    cut = reach() * 2**levels if len(boxes) > 1 else 0
+    default_level = _threshold_logit(0.5, decision_level())
     marked = total = 0
     for rows, cols in boxes:
-        z = _pyramid_logits(image[rows, cols], sigma, polarity, _levels(max_size)).max(axis=0)
-        # Marks the shape rules reject (big blobs, the frame) are not damage.
-        sure = _shape_filter((z > SHARE_LOGIT).astype(np.float32), max_size, "both",
-                             extent=z > _threshold_logit(0.5, decision_level()))
-        inside = sure[cut:z.shape[0] - cut, cut:z.shape[1] - cut]
-        marked += int(np.count_nonzero(inside > 0.5))
+        z = _whole_logits(image[rows, cols], sigma, polarity, levels)
+        # Marks the shape rules reject (big blobs, the frame) are not damage;
+        # each polarity is judged on its own, as in detection.
+        sure = np.zeros(z.shape[1:], dtype=bool)
+        for zp in z:
+            sure |= _shape_filter((zp > SHARE_LOGIT).astype(np.float32), max_size, "both",
+                                  extent=zp > default_level) > 0.5
+        inside = sure[cut:z.shape[1] - cut, cut:z.shape[2] - cut]
+        marked += int(np.count_nonzero(inside))
         total += inside.size
     return marked / max(total, 1)
+
+
+#: The network's log-odds of the last few whole images (up to
+#: :data:`SHARE_AREA` pixels): measuring the share and detecting then read
+#: the network once. Read-only arrays.
+_LOGITS: PixelMemo[np.ndarray] = PixelMemo(2)
+
+
+def _whole_logits(image: np.ndarray, sigma: float, polarity: Polarity,
+                  levels: int) -> np.ndarray:
+    """Return :func:`_pyramid_logits`, remembered for images up to SHARE_AREA pixels."""
+    if image.shape[0] * image.shape[1] > SHARE_AREA:
+        return _pyramid_logits(image, sigma, polarity, levels)
+    key = _LOGITS.key(image, float(sigma), polarity, levels)
+    z = _LOGITS.get(key)
+    if z is None:
+        z = _pyramid_logits(image, sigma, polarity, levels)
+        z.setflags(write=False)
+        _LOGITS.put(key, z)
+    return z
 
 
 def _prior_shift(share: float) -> float:
@@ -438,9 +479,10 @@ def _detect(image: np.ndarray, sensitivity: float, max_size: int, polarity: Pola
         soft = detect_infrared(ir, sensitivity=sensitivity, max_size=max_size)[None]
     else:
         sigma = estimate_noise(plane(image, True)) if noise is None else max(noise, 1e-4)
-        z = _pyramid_logits(image, sigma, polarity, _levels(max_size))
+        z = _whole_logits(image, sigma, polarity, _levels(max_size))
         if share is None:  # a direct call on the whole image; the engine measures first
-            share = damage_share(image, noise=sigma, polarity=polarity, max_size=max_size)
+            share = estimate_damage_share(image, noise=sigma, polarity=polarity,
+                                          max_size=max_size)
         shift = _prior_shift(share)
         soft = _soft_mask(z, sensitivity, decision_level(), shift)
         # Shapes are judged at the default level when the level in use is stricter.
@@ -515,7 +557,8 @@ def detect_defects(
         Noise standard deviation (0–1 scale); measured when None.
     damage_share : float, optional
         Share of pixels confidently marked as damage
-        (:func:`damage_share`); measured when None.
+        (:func:`estimate_damage_share`); measured when None. Not used with
+        an infrared plane.
     infrared : ndarray, optional
         ``(H, W)`` infrared plane of an RGBI scan; if given, damage is found
         in it (:func:`detect_infrared`) instead of in the colours.
@@ -543,13 +586,15 @@ def detect_defects(
     The probability, shifted by `sensitivity` in log-odds around the
     level that maximised F1 on held-out photographs, is the soft mask.
     The level also follows a prior on how damaged the photo is: the share
-    of pixels the network marks with confidence (:func:`damage_share`,
-    measured once on the whole image). On a dusty scan a doubtful mark is
-    likelier to be dust, on a clean photo likelier to be detail, so the
-    level moves by up to 0.2 units of sensitivity either way
-    (:func:`_prior_shift`). Shapes are judged at the default level when
-    the level in use is stricter: a strict level sees only the core of a
-    big blob, which would then pass for a speck.
+    of pixels the network marks with confidence
+    (:func:`estimate_damage_share`, measured once on the area worked on).
+    On a dusty scan a doubtful mark is likelier to be dust, on a clean
+    photo likelier to be detail, so the level moves by
+    :data:`PRIOR_SLOPE` units of sensitivity per decade of the share
+    around :data:`PRIOR_REF`, at most :data:`PRIOR_SPAN` either way.
+    Shapes are judged at the default level when the level in use is
+    stricter: a strict level sees only the core of a big blob, which would
+    then pass for a speck.
     Specks wider than `max_size` are dropped; for `max_size` above 16 px
     the network also runs on 2×, 4× averaged copies. With `kinds`, each
     connected component is a line when it is at most 6 px wide and at
