@@ -49,8 +49,10 @@ def methods() -> list[Method]:
         sigma = float(np.mean(restoration.estimate_sigma(img, channel_axis=-1))) * 255
         h = max(1.0, 0.9 * sigma)
         img = from_cv2(cv2.fastNlMeansDenoisingColored(cv2_image(img), None, h, h, 7, 21))
+        # channel_axis=2, not -1: scikit-image 0.26's unsharp_mask slices the
+        # first axis for -1 and leaves most of its output uninitialised.
         return np.asarray(filters.unsharp_mask(img, radius=1.0, amount=0.25,
-                                               channel_axis=-1), dtype=np.float32)
+                                               channel_axis=2), dtype=np.float32)
 
     return [*out, Method("peer chain: Dust & Scratches → auto-levels → fastNlMeans → "
                          "unsharp mask", chain),
