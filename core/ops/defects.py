@@ -139,7 +139,7 @@ def _remove_halo(params: Mapping[str, Any]) -> int:
 
 
 def _prepare(image: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
-    """Measure noise and damage share once on the whole image so that tiles agree."""
+    """Measure noise and damage share once on the area worked on, so that tiles agree."""
     if params.get("damage") is not None:
         return {}
     out: dict[str, Any] = {}
