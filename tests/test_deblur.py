@@ -480,11 +480,11 @@ def test_free_form_supports_run_in_parallel_with_the_same_kernel(
         blind_scene: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
     kernel = synth.kernel_blur(np.zeros((8, 8, 1), np.float32), 4, size=9).psf
     blurred = blur_linear(blind_scene[:144, :144], kernel, noise=0.003, seed=2)
-    monkeypatch.setattr(blind.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(blind, "_cpus", lambda: 2)
     seen: list[float] = []
     photomend.run("deblur", blurred, blur="shake", size=15, progress=seen.append)
     assert seen == sorted(seen) and seen[-1] == 1.0  # threads report in order
     parallel = estimate_psf(blurred, "shake", size=15)
     deblur_module._MEMO.clear()
-    monkeypatch.setattr(blind.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(blind, "_cpus", lambda: 1)
     np.testing.assert_array_equal(estimate_psf(blurred, "shake", size=15).psf, parallel.psf)

@@ -671,6 +671,13 @@ def general_supports(size: int) -> list[int]:
     return out or [size]
 
 
+def _cpus() -> int:
+    """Return how many CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def _best_general(spec: Spectrum, plane: np.ndarray, size: int, noise: float,
                   report: Report) -> Candidate:
     """Estimate a general kernel on several supports; keep the most likely.
@@ -696,7 +703,7 @@ def _best_general(spec: Spectrum, plane: np.ndarray, size: int, noise: float,
 
         return general_kernel(plane, supports[i], noise, report=sub)
 
-    workers = min(len(supports), os.cpu_count() or 1)
+    workers = min(len(supports), _cpus())
     if workers > 1:
         with ThreadPoolExecutor(workers, thread_name_prefix="photomend-psf") as pool:
             kernels = list(pool.map(estimate_one, range(len(supports))))
