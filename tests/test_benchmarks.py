@@ -189,7 +189,16 @@ def test_no_peer_calls_unsharp_mask_with_a_negative_channel_axis():
 
     import benchmarks
 
+    def call_at(text: str, start: int) -> str:
+        depth = 0
+        for end in range(start, len(text)):
+            depth += {"(": 1, ")": -1}.get(text[end], 0)
+            if depth == 0 and text[end] == ")":
+                return text[start:end + 1]
+        return text[start:]
+
     root = Path(benchmarks.__file__).parent
-    calls = [(p.name, m.group(0)) for p in root.rglob("*.py")
-             for m in re.finditer(r"unsharp_mask\([^)]*\)", p.read_text())]
-    assert calls and not [c for c in calls if "channel_axis=-1" in c[1]], calls
+    calls = [(p.name, call_at(text, m.end() - 1)) for p in root.rglob("*.py")
+             for text in [p.read_text()] for m in re.finditer(r"unsharp_mask\(", text)]
+    bad = [c for c in calls if not re.search(r"channel_axis\s*=\s*2\b", c[1])]
+    assert calls and not bad, bad

@@ -488,3 +488,51 @@ def test_free_form_supports_run_in_parallel_with_the_same_kernel(
     deblur_module._MEMO.clear()
     monkeypatch.setattr(blind, "_cpus", lambda: 1)
     np.testing.assert_array_equal(estimate_psf(blurred, "shake", size=15).psf, parallel.psf)
+
+
+def test_a_cancel_stops_every_parallel_support(blind_scene: np.ndarray,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    kernel = synth.kernel_blur(np.zeros((8, 8, 1), np.float32), 4, size=9).psf
+    blurred = blur_linear(blind_scene[:144, :144], kernel, noise=0.003, seed=2)
+    monkeypatch.setattr(blind, "_cpus", lambda: 2)
+    began: list[float] = []
+
+    def stop_midway(f: float) -> bool:
+        if f > 0.3 and not began:
+            began.append(time.perf_counter())
+        return f <= 0.3
+
+    with pytest.raises(Cancelled):
+        photomend.run("deblur", blurred, blur="shake", size=15, progress=stop_midway)
+    assert time.perf_counter() - began[0] < 2.0  # not the rest of every estimate
+    assert not [t for t in threading.enumerate() if t.name.startswith("photomend-psf")]
+    assert not deblur_module._MEMO._items  # a cancelled estimate is not remembered
+
+
+def test_a_failing_support_stops_the_others(blind_scene: np.ndarray,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    kernel = synth.kernel_blur(np.zeros((8, 8, 1), np.float32), 4, size=9).psf
+    blurred = blur_linear(blind_scene, kernel, noise=0.003, seed=2)
+    monkeypatch.setattr(blind, "_cpus", lambda: 2)
+    real = blind.general_kernel
+    failed: list[float] = []
+
+    def fails_once_started(plane, size, noise, *, report):  # type: ignore[no-untyped-def]
+        def first(f: float) -> None:
+            report(f)
+            if size == max(general_supports(31)) and f > 0.2:
+                failed.append(time.perf_counter())
+                raise MemoryError("out of memory")
+
+        return real(plane, size, noise, report=first)
+
+    monkeypatch.setattr(blind, "general_kernel", fails_once_started)
+    with pytest.raises(MemoryError):
+        estimate_psf(blurred, "shake", size=31)
+    # the other supports stop at their next report instead of running on
+    assert time.perf_counter() - failed[0] < 1.5

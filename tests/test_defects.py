@@ -12,6 +12,12 @@ from photomend.image import Image
 from photomend.ops import defects
 
 
+@pytest.fixture(autouse=True)
+def _fresh_logits():
+    """No test reads the network's output remembered from another."""
+    defects._LOGITS.clear()
+
+
 def _texture(shape=(128, 128), seed=3):
     """A clean gray photo-like scene: gradient, fine fabric texture, noise."""
     rng = np.random.default_rng(seed)
@@ -450,6 +456,7 @@ def test_too_small_an_area_gets_the_neutral_share(monkeypatch):
     img = _texture((100, 100))
     img[_disk(img.shape, 50, 50, 3)] = 0.04
     assert defects.estimate_damage_share(img) == defects.PRIOR_REF
+    assert defects._prior_shift(defects.PRIOR_REF) == 0.0
     # which leaves the level where it was fitted
     plain = photomend.run("detect-defects", img, damage_share=defects.PRIOR_REF)
     np.testing.assert_array_equal(photomend.run("detect-defects", img), plain)
@@ -525,3 +532,16 @@ def test_large_scans_are_sampled_for_the_damage_share(monkeypatch):
     sampled = defects.estimate_damage_share(img)
     monkeypatch.setattr(defects, "_share_boxes", lambda h, w: [(slice(0, h), slice(0, w))])
     assert sampled == pytest.approx(defects.estimate_damage_share(img), rel=0.35)
+
+
+def test_each_polarity_is_judged_on_its_own_for_the_share():
+    # A dark and a bright speck side by side: two specks, not one blob
+    # too big to be dust.
+    img = _texture((160, 160))
+    img[_disk(img.shape, 80, 74, 5)] = 0.03
+    img[_disk(img.shape, 80, 86, 5)] = 0.97
+    both = defects.estimate_damage_share(img, max_size=12)
+    dark = defects.estimate_damage_share(img, max_size=12, polarity="dark")
+    bright = defects.estimate_damage_share(img, max_size=12, polarity="bright")
+    assert dark > 0 and bright > 0
+    assert both == pytest.approx(dark + bright, rel=0.2)

@@ -36,7 +36,7 @@ import math
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,7 @@ from scipy import ndimage
 from scipy.special import j1
 
 from .. import psf as psfs
+from ..errors import Cancelled
 
 __all__ = ["Spectrum", "estimate", "general_kernel", "general_supports"]
 
@@ -694,9 +695,12 @@ def _best_general(spec: Spectrum, plane: np.ndarray, size: int, noise: float,
     supports = general_supports(size)
     done = [0.0] * len(supports)
     lock = threading.Lock()
+    stop = threading.Event()
 
     def estimate_one(i: int) -> np.ndarray:
         def sub(f: float) -> None:
+            if stop.is_set():  # another support failed or was cancelled
+                raise Cancelled
             with lock:
                 done[i] = f
                 report(sum(done) / len(supports))
@@ -704,11 +708,21 @@ def _best_general(spec: Spectrum, plane: np.ndarray, size: int, noise: float,
         return general_kernel(plane, supports[i], noise, report=sub)
 
     workers = min(len(supports), _cpus())
-    if workers > 1:
-        with ThreadPoolExecutor(workers, thread_name_prefix="photomend-psf") as pool:
-            kernels = list(pool.map(estimate_one, range(len(supports))))
-    else:
+    if workers == 1:
         kernels = [estimate_one(i) for i in range(len(supports))]
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="photomend-psf") as pool:
+            futures = [pool.submit(estimate_one, i) for i in range(len(supports))]
+            try:
+                wait(futures, return_when=FIRST_EXCEPTION)
+                kernels = [f.result() for f in futures]
+            except BaseException:
+                # Stop the other supports at their next report, not after
+                # their whole estimate (a failure, Ctrl-C, a cancel).
+                stop.set()
+                for f in futures:
+                    f.cancel()
+                raise
     cands = [Candidate("general", k, {"size": int(max(k.shape))}, spec.kernel_nll(k))
              for k in kernels]
     return min(cands, key=lambda c: c.nll)

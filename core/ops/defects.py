@@ -248,7 +248,7 @@ def _whole_logits(image: np.ndarray, sigma: float, polarity: Polarity,
 
 def _prior_shift(share: float) -> float:
     """Log-odds by which the decision level drops for an image's damage share."""
-    decades = math.log10((max(share, 0.0) + PRIOR_FLOOR) / PRIOR_REF)
+    decades = math.log10((max(share, 0.0) + PRIOR_FLOOR) / (PRIOR_REF + PRIOR_FLOOR))
     return SENSITIVITY_GAIN * min(PRIOR_SPAN, max(-PRIOR_SPAN, PRIOR_SLOPE * decades))
 
 
