@@ -35,6 +35,21 @@ def test_integer_output_clips_and_rounds():
     np.testing.assert_array_equal(convert.from_float32(f, np.uint8), [0, 1, 1, 255])
 
 
+@pytest.mark.parametrize("source", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32])
+def test_integer_output_is_converted_block_by_block_exactly(source, dtype, monkeypatch):
+    monkeypatch.setattr(convert, "_BLOCK_VALUES", 1000)  # many blocks, a ragged last one
+    rng = np.random.default_rng(5)
+    values = (rng.standard_normal((37, 29, 3)) * 0.6 + 0.5).astype(source)
+    values[0, 0, :] = [0.5 / 255, 1.5 / 255, 126.5 / 255]  # halves round to even
+    wide = values.astype(np.float64) if dtype == np.uint32 else values
+    expected = np.rint(np.clip(wide, 0.0, 1.0) * np.iinfo(dtype).max).astype(dtype)
+    np.testing.assert_array_equal(convert.from_float32(values, dtype), expected)
+    strided = values[:, ::2]  # not contiguous
+    np.testing.assert_array_equal(convert.from_float32(strided, dtype), expected[:, ::2])
+    assert convert.from_float32(values[:0], dtype).shape == (0, 29, 3)
+
+
 def test_to_float32_never_returns_input():
     a = np.zeros((2, 2, 3), np.float32)
     b = convert.to_float32(a)
