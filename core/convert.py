@@ -9,6 +9,7 @@ are (no clipping, so HDR values survive).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -186,26 +187,47 @@ def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
     return luminance(rgb)[..., None]
 
 
+def _blockwise(values: np.ndarray, curve: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Apply an element-wise float32 `curve` in cache-sized blocks; return a new array.
+
+    The temporaries of a curve are then the size of a block instead of the
+    image: on 24 MP RGB each would be 288 MB, and a transfer curve makes
+    half a dozen.
+    """
+    v = np.asarray(values, dtype=np.float32)
+    out = np.empty(v.shape, dtype=np.float32)
+    flat_in = np.ascontiguousarray(v).reshape(-1)
+    flat_out = out.reshape(-1)
+    for start in range(0, flat_in.size, _BLOCK_VALUES):
+        stop = start + _BLOCK_VALUES
+        flat_out[start:stop] = curve(flat_in[start:stop])
+    return out
+
+
 def srgb_to_linear(values: np.ndarray) -> np.ndarray:
     """Apply the inverse sRGB transfer curve (perceptual → linear light).
 
     Negative values and values above 1 are extended symmetrically / along
     the curve so HDR data keeps its order.
     """
-    v = np.asarray(values, dtype=np.float32)
-    a = np.abs(v)
-    lin = np.where(a <= 0.04045, a / np.float32(12.92),
-                   ((a + np.float32(0.055)) / np.float32(1.055)) ** np.float32(2.4))
-    return (np.sign(v) * lin).astype(np.float32)
+    def curve(v: np.ndarray) -> np.ndarray:
+        a = np.abs(v)
+        lin = np.where(a <= 0.04045, a / np.float32(12.92),
+                       ((a + np.float32(0.055)) / np.float32(1.055)) ** np.float32(2.4))
+        return np.sign(v) * lin
+
+    return _blockwise(values, curve)
 
 
 def linear_to_srgb(values: np.ndarray) -> np.ndarray:
     """Apply the sRGB transfer curve (linear light → perceptual)."""
-    v = np.asarray(values, dtype=np.float32)
-    a = np.abs(v)
-    enc = np.where(a <= 0.0031308, a * np.float32(12.92),
-                   np.float32(1.055) * a ** np.float32(1.0 / 2.4) - np.float32(0.055))
-    return (np.sign(v) * enc).astype(np.float32)
+    def curve(v: np.ndarray) -> np.ndarray:
+        a = np.abs(v)
+        enc = np.where(a <= 0.0031308, a * np.float32(12.92),
+                       np.float32(1.055) * a ** np.float32(1.0 / 2.4) - np.float32(0.055))
+        return np.sign(v) * enc
+
+    return _blockwise(values, curve)
 
 
 def to_transfer(values: np.ndarray, source: Transfer, target: Transfer) -> np.ndarray:

@@ -135,3 +135,14 @@ def test_image_validates_planes():
         Image(np.zeros((3, 3, 3), np.float32), alpha=np.zeros((2, 2), np.float32))
     with pytest.raises(ImageError, match="float32"):
         Image(np.zeros((3, 3, 3), np.float64))
+
+
+@pytest.mark.parametrize("curve", ["srgb_to_linear", "linear_to_srgb"])
+def test_transfer_curves_are_the_same_block_by_block(curve, monkeypatch):
+    rng = np.random.default_rng(9)
+    values = (rng.standard_normal((31, 17, 3)) * 0.8 + 0.4).astype(np.float32)
+    whole = getattr(convert, curve)(values)
+    monkeypatch.setattr(convert, "_BLOCK_VALUES", 100)  # many blocks, a ragged last one
+    np.testing.assert_array_equal(getattr(convert, curve)(values), whole)
+    np.testing.assert_array_equal(getattr(convert, curve)(values[:, ::3]), whole[:, ::3])
+    assert getattr(convert, curve)(values[:0]).shape == (0, 17, 3)
