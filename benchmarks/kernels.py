@@ -28,6 +28,8 @@ from PIL import Image as PILImage
 
 from photomend import psf as psfs
 
+from .data import SETS
+
 #: Names under which a MATLAB file stores its kernel, in order of preference.
 MAT_KEYS = ("f", "k", "kernel", "psf", "PSF", "blur_kernel")
 #: Largest kernel side accepted (px): anything larger is an image.
@@ -37,7 +39,7 @@ MAX_SIDE = 101
 NEGATIVE_SHARE = 0.05
 IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".bmp"}
 #: Folders never searched: the standard image sets, which hold no kernels.
-_SKIP = {"Set12", "BSD68", "CBSD68", "Kodak24", "McMaster", "RNI15", ".git"}
+_SKIP = {*SETS, "RNI15", ".git"}
 
 
 def _kernel_shape(shape: tuple[int, ...]) -> bool:

@@ -187,18 +187,35 @@ def _prepare(image: np.ndarray, params: dict[str, Any],
     """
     out: dict[str, Any] = {}
     work = _to_blur_space(image, params["blur_space"])
-    kernel = params.get("psf")
-    if kernel is None:
-        kernel = _parametric(params)
-    if kernel is None and min(work.shape[:2]) >= 16:
-        est = _estimate(work, _estimate_kind(params), _limit_size(params["size"], work.shape),
-                        params["blur_space"], progress)
-        kernel = out["psf"] = est.psf
+    kernel, est = _kernel_for(work, params, progress)
+    if est is not None:
+        out["psf"] = est.psf
         out.update(_resolved(est))
     if not params["noise"]:
-        k = None if kernel is None else _centred(np.asarray(kernel))
-        out["noise"] = _measure_noise(work, k)
+        out["noise"] = _measure_noise(work, _centred(np.asarray(kernel)))
     return out
+
+
+def _kernel_for(work: np.ndarray, params: Mapping[str, Any], progress: Progress | None
+                ) -> tuple[np.ndarray, BlurEstimate | None]:
+    """Return the PSF to undo: given, parametric, or estimated (with the estimate).
+
+    `work` is in the blur's space; `params` holds ``psf``, ``blur``, the
+    sizes, ``size`` and ``blur_space``.
+    """
+    given = params.get("psf")
+    if given is not None:
+        return np.asarray(given), None
+    para = _parametric(params)
+    if para is not None:
+        return para, None
+    if min(work.shape[:2]) < 16:
+        msg = (f"the area is {work.shape[0]}×{work.shape[1]} px, too small to "
+               "estimate the blur; give its size or select a larger area")
+        raise ParameterError(msg)
+    est = _estimate(work, _estimate_kind(params), _limit_size(params["size"], work.shape),
+                    params["blur_space"], progress)
+    return est.psf, est
 
 
 def _resolved(est: BlurEstimate) -> dict[str, Any]:
@@ -604,24 +621,14 @@ def deblur(
     """
     prog = as_progress(progress)
     params = {"blur": blur, "sigma": sigma, "radius": radius, "softness": softness,
-              "length": length, "angle": angle, "size": size, "psf": psf}
+              "length": length, "angle": angle, "size": size, "psf": psf,
+              "blur_space": blur_space}
     work = _to_blur_space(image, blur_space)
     share = _prepare_share(params)
-    if psf is not None:
-        kernel = psf
-    elif (para := _parametric(params)) is not None:
-        kernel = para
-    else:
-        if min(work.shape[:2]) < 16:
-            msg = (f"the area is {work.shape[0]}×{work.shape[1]} px, too small to "
-                   "estimate the blur; give its size or select a larger area")
-            raise ParameterError(msg)
-        est = _estimate(work, _estimate_kind(params), _limit_size(size, work.shape),
-                        blur_space, progress=prog.span(0.0, share))
-        kernel = est.psf
-        if report is not None:
-            report["blur"] = {"kind": est.kind, **est.params}
-    k = _check_psf(np.asarray(kernel), work.shape)
+    kernel, est = _kernel_for(work, params, prog.span(0.0, share))
+    if est is not None and report is not None:
+        report["blur"] = {"kind": est.kind, **est.params}
+    k = _check_psf(kernel, work.shape)
     sigma_n = float(noise) or _measure_noise(work, k)
     if report is not None:
         report["psf"] = k
