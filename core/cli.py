@@ -121,6 +121,9 @@ def _param_help(param: ParamSpec) -> str:
     """Return ``--help`` text: the parameter's help, range and default."""
     extra = {"point": "x,y in image pixels", "color": "#rrggbb or r,g,b in 0..1",
              "array": "numbers separated by commas, a .npy file or a gray image"}.get(param.kind)
+    if param.layer:
+        extra = ("numbers separated by commas, a .npy file or an image (its brightest "
+                 "channel times its opacity)")
     allowed = extra or param.describe_range()
     text = f"{param.help} [{allowed}; default: {_default_text(param)}]".strip()
     return text.replace("%", "%%")  # argparse formats help with %
@@ -304,14 +307,21 @@ def _convert_params(spec: OperationSpec, raw: dict[str, Any]) -> dict[str, Any]:
     values = dict(raw)
     for name, value in raw.items():
         if spec.param(name).kind == "array" and isinstance(value, str):
-            values[name] = _parse_array(spec.id, name, value)
+            values[name] = _parse_array(spec.id, spec.param(name), value)
     return values
 
 
-def _parse_array(op: str, name: str, text: str) -> np.ndarray:
-    """Read an array parameter: a .npy file, an image (as gray) or numbers."""
-    from .fileio import SUPPORTED_EXTENSIONS
+def _parse_array(op: str, param: ParamSpec, text: str) -> np.ndarray:
+    """Read an array parameter: a .npy file, an image or numbers.
 
+    An image is read as a layer would be in a host
+    (:func:`photomend.hosts.layers.layer_array`) when the parameter can
+    come from a layer, else as gray.
+    """
+    from .fileio import SUPPORTED_EXTENSIONS, load
+    from .hosts.layers import layer_array
+
+    name = param.name
     if text.lower().endswith(".npy"):
         try:
             return np.asarray(np.load(text, allow_pickle=False), dtype=np.float32)
@@ -319,6 +329,8 @@ def _parse_array(op: str, name: str, text: str) -> np.ndarray:
             msg = f"{op}: {name}: cannot read {text}: {err}"
             raise ParameterError(msg) from None
     if text.lower().endswith(SUPPORTED_EXTENSIONS):
+        if param.layer:
+            return layer_array(param, load(text), name=text, whole_layer=False)
         return _read_mask(text)
     try:
         return np.array([float(v) for v in text.replace(",", " ").split()], dtype=np.float32)

@@ -66,7 +66,8 @@ def param_text(param: ParamSpec) -> str:
         allowed = param.describe_range()
     else:
         allowed = ""
-    details = ", ".join(x for x in (param.kind, default, allowed) if x)
+    kind = f"{param.kind} or a layer" if param.layer else param.kind
+    details = ", ".join(x for x in (kind, default, allowed) if x)
     return f"`{param.name}` ({details})"
 
 

@@ -46,6 +46,9 @@ RESERVED = frozenset({"image", "mask", "progress", "tile", "report", "blend", "k
 ParamKind = Literal["float", "int", "bool", "choice", "str", "array", "point", "color"]
 #: Parameter kinds every host can show as a widget; others are API-only.
 WIDGET_KINDS = frozenset({"float", "int", "bool", "choice"})
+#: What a host layer can stand for (``Param(layer=...)``): an image-sized
+#: plane, or a small kernel cropped to what is painted.
+LAYER_ROLES = ("plane", "kernel")
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,11 @@ class Param:
         ``"color"``, ``"array"``).
     advanced : bool
         Hide behind an "advanced" toggle in dialogs.
+    layer : str, optional
+        For ``"array"`` parameters that hosts may fill from a layer the
+        user picks (see :mod:`photomend.hosts.layers`): ``"plane"`` for an
+        image-sized plane (a mask, an infrared plane), ``"kernel"`` for a
+        small picture such as a PSF, cropped to what is painted.
     """
 
     help: str = ""
@@ -82,6 +90,7 @@ class Param:
     label: str | None = None
     kind: str | None = None
     advanced: bool = False
+    layer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,7 @@ class ParamSpec:
     label: str = ""
     optional: bool = False
     advanced: bool = False
+    layer: str = ""  # "plane" or "kernel": hosts may fill it from a layer
 
     @property
     def widget(self) -> bool:
@@ -392,6 +402,11 @@ def _spec_params(func: Callable[..., Any]
         else:
             base = hint
         kind, optional = _kind_of(base, meta, name)
+        if meta.layer is not None and (kind != "array" or meta.layer not in LAYER_ROLES):
+            roles = " or ".join(repr(r) for r in LAYER_ROLES)
+            msg = (f"{func.__name__}: parameter {name!r}: layer= is for array parameters "
+                   f"and must be {roles}, got {meta.layer!r} on a {kind} parameter")
+            raise TypeError(msg)
         choices = meta.choices
         if kind == "choice" and choices is None:
             choices = tuple(str(a) for a in typing.get_args(base))
@@ -400,6 +415,7 @@ def _spec_params(func: Callable[..., Any]
             max=meta.max, step=meta.step, unit=meta.unit, choices=choices,
             label=meta.label or name.replace("_", " ").capitalize(),
             optional=optional or par.default is None, advanced=meta.advanced,
+            layer=meta.layer or "",
         ))
     return tuple(specs), takes_mask, takes_progress, takes_report, takes_keep
 

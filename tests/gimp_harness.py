@@ -284,7 +284,10 @@ def _run_job(Gimp: Any, Gegl: Any, job: dict[str, Any], work: Path) -> dict[str,
     ('rgb', 'gray' or 'indexed'), ``precision`` (nick), ``canvas``
     ``[W, H]``, ``offsets`` ``[x, y]`` of the layer, ``selection``
     ``{"rect": [x, y, w, h], "feather": px}``, ``procedure``, ``run_mode``
-    (Gimp.RunMode name) and ``args`` (procedure arguments); or, instead of
+    (Gimp.RunMode name) and ``args`` (procedure arguments; ``{"$drawable":
+    name}`` stands for an ``extra`` drawable); ``extra``: more drawables, each
+    ``{"name", "input" (.npy), "kind": "layer" (RGBA u8, below the source, at
+    ``offsets``) or "channel" (image-sized float mask)}``; or, instead of
     ``procedure``, ``host_op`` and ``plugin_dir`` (see :func:`_run_host`).
     """
     pixels = np.load(work / job["input"])
@@ -304,6 +307,25 @@ def _run_job(Gimp: Any, Gegl: Any, job: dict[str, Any], work: Path) -> dict[str,
     buffer.set(Gegl.Rectangle.new(0, 0, w, h), job["format"],
                np.ascontiguousarray(pixels).tobytes())
     buffer.flush()
+    extra = {}
+    for item in job.get("extra", []):
+        values = np.load(work / item["input"])
+        eh, ew = values.shape[:2]
+        if item["kind"] == "channel":
+            drawable = Gimp.Channel.new(image, item["name"], ew, eh, 100.0,
+                                        Gegl.Color.new("black"))
+            image.insert_channel(drawable, None, 0)
+            fmt = "Y float"
+        else:
+            drawable = Gimp.Layer.new(image, item["name"], ew, eh, Gimp.ImageType.RGBA_IMAGE,
+                                      100.0, Gimp.LayerMode.NORMAL)
+            image.insert_layer(drawable, None, 1)
+            drawable.set_offsets(*item.get("offsets", [0, 0]))
+            fmt = "R'G'B'A u8"
+        drawable.get_buffer().set(Gegl.Rectangle.new(0, 0, ew, eh), fmt,
+                                  np.ascontiguousarray(values).tobytes())
+        drawable.get_buffer().flush()
+        extra[item["name"]] = drawable
     if job["base"] == "indexed":
         image.convert_indexed(Gimp.ConvertDitherType.NONE, Gimp.ConvertPaletteType.GENERATE,
                               16, False, False, "")
@@ -330,6 +352,8 @@ def _run_job(Gimp: Any, Gegl: Any, job: dict[str, Any], work: Path) -> dict[str,
         config.set_property("image", image)
         config.set_core_object_array("drawables", [layer])
         for key, value in job.get("args", {}).items():
+            if isinstance(value, dict) and "$drawable" in value:
+                value = extra[value["$drawable"]]
             config.set_property(key, value)
         values = proc.run(config)
         out["status"] = values.index(0).value_nick
@@ -483,6 +507,14 @@ def _hook_gimp_dialog(next_step: Any, write: Any) -> None:
                                      for k, w in spins.items()})
                 for key, value in step.get("set", {}).items():
                     widget = dialog.get_widget(key, GObject.TYPE_NONE)
+                    if isinstance(value, dict) and "$drawable" in value:  # by name
+                        from gi.repository import Gimp
+
+                        name = value["$drawable"]
+                        value = next(d for image in Gimp.get_images()
+                                     for d in (image.get_channel_by_name(name),
+                                               image.get_layer_by_name(name)) if d)
+                        record["widgets"] = {key: type(widget).__name__}
                     if isinstance(widget, GimpUi.LabelSpin):
                         widget.set_value(value)
                     else:

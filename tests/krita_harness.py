@@ -516,6 +516,11 @@ class _Scenario:
                 dlg.report_check.setChecked(True)
             if values:
                 dlg.set_values(values)
+            keys = dlg.layer_keys()
+            record["layer_choices"] = {
+                name: [dlg.editors[name].combo.itemText(i)
+                       for i in range(dlg.editors[name].combo.count())] for name in keys}
+            record["layer_keys"] = keys
             if output:
                 dlg.output = output
             self.when(lambda: previewed(dlg), lambda d: press_button(d))
@@ -648,6 +653,40 @@ class _Scenario:
         self._dialog_run(record, "restore-photo", output="in-place", reset=True, report=True)
         self._after(record)
         self.next()
+
+    def step_layers(self, record: dict[str, Any]) -> None:
+        """Layer parameters: remove-defects with a painted damage layer, deblur with a
+        PSF layer, each chosen in the dialog by the layer's name, then one Undo each."""
+        record["name"] = "layers"
+        spec = self.job["layers"]
+        doc = self.doc()
+        self._select(None)
+        root = doc.rootNode()
+        background = next(n for n in root.childNodes() if n.name() == "Background")
+        record["before"] = self.save("gui-layers-before.npy", self.pixels(background))
+        for name in ("damage", "psf"):
+            node = doc.createNode(spec[name]["layer"], "paintlayer")
+            rgba = np.load(os.path.join(self.job["work"], spec[name]["pixels"]))
+            node.setPixelData(layer_bytes(rgba, "RGBA"), 0, 0, doc.width(), doc.height())
+            root.addChildNode(node, None)
+        doc.setActiveNode(background)
+        doc.waitForDone()
+        runs = [("remove-defects", "damage"), ("deblur", "psf")]
+
+        def run_next() -> None:
+            if not runs:
+                self.next()
+                return
+            op_id, name = runs.pop(0)
+            sub = record[op_id] = {"name": f"layers-{op_id}"}
+            doc.setActiveNode(background)
+            doc.waitForDone()
+            values = {name: spec[name]["layer"], **spec[name].get("values", {})}
+            self._dialog_run(sub, op_id, values=values, output="in-place", reset=True)
+            self._after(sub)
+            self._undo(sub, run_next)
+
+        self.later(run_next, 200)
 
     def step_cancel(self, record: dict[str, Any]) -> None:
         """Cancel leaves everything as it was."""

@@ -23,8 +23,11 @@ def test_table_lists_every_operation_and_its_parameters():
     for spec in registry.operations():
         assert f"| `{spec.id}` | {spec.plain_label} | {spec.menu} |" in table
         for param in spec.params:
-            assert f"`{param.name}` ({param.kind}, default" in table
+            kind = f"{param.kind} or a layer" if param.layer else param.kind
+            assert f"`{param.name}` ({kind}, default" in table
     assert "`radius` (float, default 2 px, 0.1 to 100 px)" in table
+    assert "`psf` (array or a layer, default none)" in table
+    assert "`curves` (array, default none)" in table
 
 
 def test_update_block_replaces_only_the_block():

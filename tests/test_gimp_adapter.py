@@ -60,13 +60,15 @@ def test_operation_id_rejects_foreign_names():
 def test_arguments_cover_every_widget_parameter(spec):
     args = procs.arguments(spec)
     by_param = {a.param: a for a in args if a.param is not None}
-    expected = [p for p in spec.params if p.widget and p.default is not None]
+    expected = [p for p in spec.params
+                if (p.widget and p.default is not None) or (p.kind == "array" and p.layer)]
     assert [a.param for a in args if a.param] == [p.name for p in expected]
     for p in expected:
         arg = by_param[p.name]
         assert arg.name == p.name.replace("_", "-")
         assert arg.blurb == p.help and arg.default == p.default
         assert arg.nick.replace("_", "").startswith(p.label)
+        assert (arg.kind == "drawable") == bool(p.layer)
         if p.kind in ("float", "int"):
             assert arg.kind == {"float": "double", "int": "int"}[p.kind]
             assert (arg.min, arg.max, arg.step) == (p.min, p.max, p.step or None)
@@ -96,6 +98,9 @@ def test_arguments_of_every_kind(scratch_registry):
         sigma: Annotated[float | None, Param("automatic when empty", min=0.1)] = None,
         where: Annotated[tuple[float, float] | None, Param("point", kind="point")] = None,
         note: str = "x",
+        table: Annotated[np.ndarray | None, Param("API only", kind="array")] = None,
+        plane: Annotated[np.ndarray | None, Param("a layer", kind="array",
+                                                  layer="plane")] = None,
     ) -> np.ndarray:
         """Test every kind."""
         return image[..., 0]
@@ -110,12 +115,13 @@ def test_arguments_of_every_kind(scratch_registry):
         ("double", "gain", "_Gain", 1.5, -sys.float_info.max, sys.float_info.max),
         ("boolean", "on", "On", True, None, None),  # o, n taken: no mnemonic
         ("choice", "mode", "_Mode", "rgb", None, None),
+        ("drawable", "plane", "_Plane", None, None, None),
     ]
-    assert args[-1].choices == (("fast-path", "Fast path", ""), ("rgb", "Rgb", ""))
+    assert args[-2].choices == (("fast-path", "Fast path", ""), ("rgb", "Rgb", ""))
     params, output = procs.read_values(photomend.get_operation("test-gimp-kinds"),
                                        {a.name: a.default for a in args}.__getitem__)
     assert params == {"noise_level": 0.5, "count": 3, "steps": 4, "gain": 1.5, "on": True,
-                      "mode": "rgb"}
+                      "mode": "rgb", "plane": None}
     assert output == "in-place"
 
 

@@ -133,6 +133,42 @@ def _job(session: gimp_harness.GimpSession, name: str, kind: str, spec: Any,
     return job
 
 
+def _psf_rgba() -> np.ndarray:
+    """A PSF layer: a short diagonal streak painted on transparency."""
+    rgba = np.zeros((20, 20, 4), np.uint8)
+    for i in range(4):
+        rgba[8 + i, 8 + i] = (255, 255, 255, 255)
+    rgba[9, 8] = (128, 128, 128, 255)
+    return rgba
+
+
+def _dust_channel() -> np.ndarray:
+    """A channel (image coordinates) marking a scratch to fill."""
+    channel = np.zeros((52, 60), np.float32)
+    channel[14:17, 10:40] = 1.0
+    return channel
+
+
+def _layer_jobs(session: gimp_harness.GimpSession) -> list[dict[str, Any]]:
+    """Layer parameters given a drawable: a PSF layer and a damage channel, both
+    offset from the (offset) target layer; then the damage chosen in the Qt dialog."""
+    psf = {"name": "psf", "kind": "layer", "offsets": [2, 1],
+           "input": session.save("psf-layer.npy", _psf_rgba())}
+    dust = {"name": "dust", "kind": "channel",
+            "input": session.save("dust-channel.npy", _dust_channel())}
+    deblur, remove = (photomend.get_operation(i) for i in ("deblur", "remove-defects"))
+    return [
+        _job(session, "psf-layer", "rgb8", deblur, canvas=[60, 52], offsets=[5, 3],
+             extra=[psf], args={"psf": {"$drawable": "psf"}, "method": "wiener"}),
+        _job(session, "damage-channel", "rgb16", remove, canvas=[60, 52], offsets=[5, 3],
+             extra=[dust], args={"damage": {"$drawable": "dust"}}),
+        _job(session, "qt-layer", "rgb8", remove, canvas=[60, 52], offsets=[5, 3],
+             extra=[dust], run_mode="INTERACTIVE"),
+        _job(session, "gimp-layer", "rgb8", remove, canvas=[60, 52], offsets=[5, 3],
+             extra=[dust], run_mode="INTERACTIVE"),
+    ]
+
+
 def _plan(session: gimp_harness.GimpSession) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     jobs = []
     for spec in OPS:
@@ -180,6 +216,10 @@ def _plan(session: gimp_harness.GimpSession) -> tuple[dict[str, Any], list[dict[
             dialogs.append({"response": "ok", "report": True})
             jobs.append(_job(session, "qt-report", "rgb16", REPORTING, run_mode="INTERACTIVE",
                              selection=None))
+    jobs += _layer_jobs(session)
+    dialogs += [{"response": "ok", "set": {"damage": "dust (channel)"}},
+                {"env": {"PHOTOMEND_GIMP_DIALOG": "gimp"}, "response": "ok",
+                 "record": ["damage", "infrared"], "set": {"damage": {"$drawable": "dust"}}}]
     jobs.append(_job(session, "setup-problem", "rgb8", OPS[0], procedure=SETUP))
     plan = {"procedures": [PREFIX + s.id for s in OPS] + [SETUP], "jobs": jobs}
     return plan, dialogs
@@ -413,7 +453,7 @@ def _dialog_log(gimp) -> list[dict[str, Any]]:
     path = gimp.session.work / "dialogs.json.log"
     assert path.is_file(), "the plug-in never showed its dialog:\n" + gimp.session.log[-4000:]
     log = [json.loads(line) for line in path.read_text().splitlines()]
-    assert len(log) == 5 + (REPORTING is not None), log
+    assert len(log) == 7 + (REPORTING is not None), log
     for record in log:
         assert "error" not in record, record["error"]
     return log
@@ -525,6 +565,68 @@ def test_qt_dialog_adds_the_report_as_channels(gimp):
     report: dict = {}
     photomend.run(REPORTING.id, before, report=report)
     _assert_channel(gimp.load(channel["file"]), report["defects"], "rgb16")
+
+
+def _local_plane(channel: np.ndarray, offsets: list[int], shape: tuple[int, ...]) -> np.ndarray:
+    x, y = offsets
+    return channel[y:y + shape[0], x:x + shape[1]]
+
+
+def test_psf_from_a_layer_argument(gimp):
+    """deblur's psf argument takes a layer: it is read as what is painted on it."""
+    from photomend.hosts.layers import layer_array
+
+    out = gimp.job("psf-layer")
+    assert out["status"] == "success", out["message"]
+    assert [layer["name"] for layer in out["layers"]] == ["source", "psf"]
+    before = gimp.load(out["before"])
+    psf = photomend.get_operation("deblur").param("psf")
+    kernel = layer_array(psf, Image.from_array(_psf_rgba()))
+    assert kernel.shape == (4, 4)
+    expected = photomend.run("deblur", before, psf=kernel, method="wiener")
+    _assert_levels(gimp.layer("psf-layer", 0), expected, "deblurred with the PSF layer")
+    assert not np.array_equal(expected, before)
+
+
+def test_damage_from_a_channel_argument_lines_up_with_an_offset_layer(gimp):
+    out = gimp.job("damage-channel")
+    assert out["status"] == "success", out["message"]
+    before = gimp.load(out["before"])
+    plane = _local_plane(_dust_channel(), gimp.jobs["damage-channel"]["offsets"], before.shape)
+    expected = photomend.run("remove-defects", before, damage=plane)
+    after = gimp.layer("damage-channel", 0)
+    _assert_levels(after, expected, "filled through the damage channel")
+    np.testing.assert_array_equal(after[plane == 0], before[plane == 0])
+    assert not np.array_equal(after[plane > 0], before[plane > 0])
+
+
+def test_qt_dialog_offers_the_other_drawables_for_layer_parameters(gimp):
+    record = _dialog_log(gimp)[-2]
+    assert record["kind"] == "qt" and record["title"] == "Remove Dust and Scratches"
+    assert record["values"]["damage"] is None
+    out = gimp.job("qt-layer")
+    assert out["status"] == "success", out["message"]
+    before = gimp.load(out["before"])
+    plane = _local_plane(_dust_channel(), gimp.jobs["qt-layer"]["offsets"], before.shape)
+    expected = photomend.run("remove-defects", before, damage=plane)
+    _assert_levels(gimp.layer("qt-layer", 0), expected, "damage chosen in the Qt dialog")
+
+
+def test_gimp_dialog_shows_a_drawable_chooser_for_layer_parameters(gimp):
+    record = _dialog_log(gimp)[-1]
+    assert record["kind"] == "gimp" and record["mapped"], record
+    assert record["values"] == {"damage": None, "infrared": None}
+    assert record["widgets"]["damage"] == "DrawableChooser"
+    for param in ("damage", "infrared"):
+        nick = PROCS.arguments(photomend.get_operation("remove-defects"))
+        assert any(a.name == param and a.nick.replace("_", "") in record["labels"]
+                   for a in nick)
+    out = gimp.job("gimp-layer")
+    assert out["status"] == "success", out["message"]
+    before = gimp.load(out["before"])
+    plane = _local_plane(_dust_channel(), gimp.jobs["gimp-layer"]["offsets"], before.shape)
+    expected = photomend.run("remove-defects", before, damage=plane)
+    _assert_levels(gimp.layer("gimp-layer", 0), expected, "damage chosen in GIMP's dialog")
 
 
 def test_gimp_dialog_without_pyqt5_and_cancel_changes_nothing(gimp):

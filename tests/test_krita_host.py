@@ -315,17 +315,38 @@ def gui(krita, runner):  # after the runner: the resource database exists by the
     damage = [s.id for s in OPS if s.mask_role == "damage"]
     scenario = {
         "steps": ["start", "in_place", "new_layer", "cancel", "every_op"]
-        + (["error"] if damage else []) + ["report"],
+        + (["error"] if damage else []) + ["report", "layers"],
         "in_place": {"op": GUI_OP, "values": GUI_VALUES,
                      "selection": krita.save("gui-sel.npy", _selection())},
         "new_layer": {"op": GUI_OP, "values": GUI_VALUES,
                       "selection": krita.save("gui-sel.npy", _selection())},
         "error_op": damage[0] if damage else None,
         "every_op": {"selection": krita.save("gui-sel.npy", _selection())},
+        "layers": {"damage": {"layer": "Dust mask",
+                              "pixels": krita.save("gui-damage.npy", _damage_layer(rgb))},
+                   "psf": {"layer": "PSF", "pixels": krita.save("gui-psf.npy", _psf_layer(rgb)),
+                           "values": {"method": "wiener"}}},
     }
     result = krita.run_gui("gui.png", scenario)
     result["rgb"] = rgb
     return result
+
+
+def _damage_layer(rgb: np.ndarray) -> np.ndarray:
+    """A touched-up dust layer: red, opaque where the damage is, transparent elsewhere."""
+    rgba = np.zeros((*rgb.shape[:2], 4), np.uint8)
+    rgba[..., 0] = 255
+    rgba[10:13, 6:30, 3] = 255
+    return rgba
+
+
+def _psf_layer(rgb: np.ndarray) -> np.ndarray:
+    """A PSF painted on transparency away from the centre: a short diagonal streak."""
+    rgba = np.zeros((*rgb.shape[:2], 4), np.uint8)
+    for i in range(4):
+        rgba[20 + i, 5 + i] = (255, 255, 255, 255)
+    rgba[21, 5] = (128, 128, 128, 255)
+    return rgba
 
 
 def _gui_expected(gui) -> np.ndarray:
@@ -375,6 +396,34 @@ def test_gui_report_layers(krita, gui):
     assert np.abs(krita.load(step["layer0"]).astype(int) - expected.astype(int)).max() <= 1
     alpha = krita.load(step["layer1"])[..., -1].astype(np.float32) / 255
     np.testing.assert_allclose(alpha, report["defects"], atol=1 / 255)
+
+
+@pytest.mark.parametrize(("op_id", "name", "values"), [
+    ("remove-defects", "damage", {}), ("deblur", "psf", {"method": "wiener"})])
+def test_gui_layer_parameter_chosen_in_the_dialog(krita, gui, op_id, name, values):
+    """The dialog offers the other paint layers; the one chosen is read as the parameter."""
+    from photomend.hosts.layers import layer_array
+
+    step = gui["steps"]["layers"]
+    sub = step[op_id]
+    choices = sub["layer_choices"][name]
+    assert choices[0] == "None" and {"Dust mask", "PSF"} <= set(choices)
+    assert "Background" not in choices  # the layer being changed is not offered
+    assert sub["layer_keys"][name] is not None
+    maker = {"damage": _damage_layer, "psf": _psf_layer}[name]
+    param = photomend.get_operation(op_id).param(name)
+    array = layer_array(param, photomend.Image.from_array(maker(gui["rgb"])))
+    before = krita.load(step["before"])
+    expected = photomend.run(op_id, before, **{name: array}, **values)
+    names = [layer["name"] for layer in sub["layers"]]
+    applied = krita.load(sub[f"layer{names.index('Background')}"])
+    assert np.abs(applied.astype(int) - expected.astype(int)).max() <= 1
+    assert not np.array_equal(applied, before)
+    chosen = names.index({"damage": "Dust mask", "psf": "PSF"}[name])
+    np.testing.assert_array_equal(krita.load(sub[f"layer{chosen}"]), maker(gui["rgb"]))
+    (undo,) = sub["undo"]
+    undone = [layer["name"] for layer in undo["layers"]]
+    np.testing.assert_array_equal(krita.load(undo[f"layer{undone.index('Background')}"]), before)
 
 
 def test_gui_actions_and_menu(gui):

@@ -384,3 +384,92 @@ def test_output_choice(make_dialog):
     assert dialog.output == "new-layer"
     with pytest.raises(photomend.PhotomendError, match="output must be one of"):
         dialog.output = "sideways"
+
+
+# -- layer parameters -----------------------------------------------------------
+def _layers(image, reads):
+    """Two host layers: a damage stroke (white on transparency) and a gray plane."""
+    from photomend.hosts.layers import LayerSource
+
+    h, w = image.height, image.width
+    stroke = np.zeros((h, w), np.float32)
+    stroke[20:24, 10:50] = 1.0
+    damage = photomend.Image(color=np.ones((h, w, 3), np.float32), alpha=stroke,
+                             dtype=np.dtype(np.uint8))
+    gray = photomend.Image(color=np.full((h, w, 1), 0.8, np.float32), dtype=np.dtype(np.uint16))
+
+    def read(key, layer):
+        reads.append(key)
+        return layer
+
+    return [LayerSource("11", "Damage", lambda: read("11", damage)),
+            LayerSource("12", "Infrared", lambda: read("12", gray))], stroke
+
+
+def test_layer_parameters_offer_the_hosts_layers(qtbot, image, settings_path):
+    from photomend.ui.widgets import LayerEditor
+
+    spec = photomend.get_operation("remove-defects")
+    reads: list[str] = []
+    layers, stroke = _layers(image, reads)
+    dialog = FilterDialog(spec, image, None, settings_path=settings_path, layers=layers)
+    qtbot.addWidget(dialog)
+    dialog.preview.set_enabled(False)
+    layer_params = [p.name for p in spec.params if p.layer]
+    assert layer_params == ["infrared", "damage"]
+    for name in layer_params:
+        editor = dialog.editors[name]
+        assert isinstance(editor, LayerEditor)
+        combo = editor.combo
+        assert [combo.itemText(i) for i in range(combo.count())] == ["None", "Damage",
+                                                                      "Infrared"]
+        assert spec.param(name).help in dialog.labels[name].toolTip()
+    assert dialog.layer_keys() == {"infrared": None, "damage": None}
+    assert dialog.values()["damage"] is None and reads == []  # nothing read until chosen
+
+    dialog.set_values({"damage": "Damage"})  # by name
+    assert dialog.layer_keys() == {"infrared": None, "damage": "11"}
+    values = dialog.values()
+    np.testing.assert_array_equal(values["damage"], stroke)
+    dialog.values()
+    assert reads == ["11"]  # read once
+    dialog.set_values({"infrared": "12"})  # by key
+    np.testing.assert_allclose(dialog.values()["infrared"], 0.8)
+
+    with pytest.raises(photomend.ParameterError, match=r"no layer 'Nope'.*'Damage', 'Infrared'"):
+        dialog.set_values({"damage": "Nope", "sensitivity": 0.9})
+    assert dialog.layer_keys()["damage"] == "11"
+    assert dialog.editors["sensitivity"].value() != 0.9  # nothing changed
+    with pytest.raises(photomend.ParameterError, match="choose a layer"):
+        dialog.set_values({"damage": stroke})
+
+    dialog.accept()  # choices are not remembered: layers differ between documents
+    again = FilterDialog(spec, image, None, settings_path=settings_path, layers=layers)
+    qtbot.addWidget(again)
+    again.preview.set_enabled(False)
+    assert again.layer_keys() == {"infrared": None, "damage": None}
+    dialog.reset()
+    assert dialog.layer_keys() == {"infrared": None, "damage": None}
+    again.done(0)
+
+    bare = FilterDialog(spec, image, None, settings_path=settings_path)  # no host layers
+    qtbot.addWidget(bare)
+    bare.preview.set_enabled(False)
+    assert not set(layer_params) & set(bare.editors)
+    bare.done(0)
+
+
+def test_a_layer_of_the_wrong_size_is_refused(qtbot, image, settings_path):
+    from photomend.hosts.layers import LayerSource
+
+    small = photomend.Image(color=np.ones((10, 10, 3), np.float32), dtype=np.dtype(np.uint8))
+    spec = photomend.get_operation("inpaint")
+    dialog = FilterDialog(spec, image, None, settings_path=settings_path,
+                          layers=[LayerSource("1", "Small", lambda: small)])
+    qtbot.addWidget(dialog)
+    dialog.preview.set_enabled(False)
+    dialog.set_values({"source": "Small"})
+    with pytest.raises(photomend.ImageError, match="“Small” was read as 10×10 px, not the "
+                                                   "image's 80×60"):
+        dialog.values()
+    dialog.done(0)

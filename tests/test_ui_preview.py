@@ -459,3 +459,41 @@ def test_report_layers_are_offered_where_declared_and_handed_to_the_host(
 
     assert ask_and_apply(spec, image, None, lambda *a: None,
                          settings_path=tmp_path / "ui.json", dialog_hook=no_tick) is not None
+
+
+def test_ask_and_apply_runs_with_the_layer_chosen(qtbot, image, tmp_path):
+    """remove-defects fills exactly the stroke painted on another layer, preview included."""
+    from photomend.hosts.layers import LayerSource
+
+    h, w = image.height, image.width
+    stroke = np.zeros((h, w), np.float32)
+    stroke[30:34, 20:90] = 1.0
+    red = np.zeros((h, w, 3), np.float32)
+    red[..., 0] = 1.0  # like a detection layer: one colour, opacity = mask
+    layer = photomend.Image(color=red, alpha=stroke, dtype=np.dtype(np.uint8))
+    written, previews = [], []
+
+    def hook(dialog):
+        dialog.preview.delay_ms = 5
+        dialog.set_values({"damage": "Dust (touched up)"})
+
+        def accept_when_previewed():
+            if dialog.preview.busy or dialog.preview.result is None:
+                QTimer.singleShot(10, accept_when_previewed)
+                return
+            previews.append(dialog.preview.result)
+            dialog.accept()
+
+        QTimer.singleShot(0, accept_when_previewed)
+
+    spec = photomend.get_operation("remove-defects")
+    result = ask_and_apply(spec, image, None, lambda *a: written.append(a),
+                           settings_path=tmp_path / "ui.json", dialog_hook=hook,
+                           layers=[LayerSource("5", "Dust (touched up)", lambda: layer)])
+    assert result is not None and len(written) == 1
+    expected = photomend.run("remove-defects", image, damage=stroke)
+    np.testing.assert_array_equal(result.color, expected.color)
+    outside = stroke == 0
+    np.testing.assert_array_equal(result.color[outside], image.color[outside])
+    assert not np.array_equal(result.color[~outside], image.color[~outside])
+    np.testing.assert_array_equal(previews[0].values["damage"], stroke)

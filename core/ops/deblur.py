@@ -530,9 +530,11 @@ def deblur(
         "automatic: a fixed schedule, or the noise-based stopping rule).",
         min=0, max=500, step=1, advanced=True)] = 0,
     psf: Annotated[np.ndarray | None, Param(
-        "A measured or custom PSF as a 2-D array (API only); it overrides "
-        "blur and the sizes. It is normalised and centred.",
-        kind="array")] = None,
+        "A measured or custom PSF: a 2-D array, an image file, or a layer "
+        "with the blur's shape painted light on black or transparent (cropped "
+        "to what is painted). It overrides blur and the sizes, and is "
+        "normalised and centred.",
+        kind="array", layer="kernel")] = None,
     progress: Progress | None = None,
     report: dict[str, Any] | None = None,
 ) -> np.ndarray:

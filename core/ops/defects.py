@@ -113,13 +113,14 @@ _NOISE = Annotated[float | None, Param(
     min=0.0, max=0.25, step=0.001, advanced=True)]
 _DAMAGE = Annotated[np.ndarray | None, Param(
     "Damage mask (H, W) in [0, 1], e.g. a Detect Dust and Scratches result "
-    "touched up by hand: nothing is then detected, and exactly the pixels "
-    "above 0.5 are filled.",
-    kind="array")]
+    "touched up by hand, or a layer painted white where the damage is: "
+    "nothing is then detected, and exactly the pixels above 0.5 are filled.",
+    kind="array", layer="plane")]
 _INFRARED = Annotated[np.ndarray | None, Param(
-    "Infrared plane (H, W) of an RGBI film scan, same size as the image: "
-    "damage is then found in it instead of in the colours.",
-    kind="array")]
+    "Infrared plane (H, W) of an RGBI film scan, same size as the image "
+    "(in a host: the layer holding it): damage is then found in it instead "
+    "of in the colours.",
+    kind="array", layer="plane")]
 
 
 def _levels(max_size: int) -> int:

@@ -274,9 +274,10 @@ def inpaint(
         "large regions always search at least twice their half-width.",
         min=8, max=1024, step=1, unit="px")] = CONTEXT,
     source: Annotated[np.ndarray | None, Param(
-        "Optional (H, W) mask of the whole image: copy only from pixels where "
-        "it is above 0.5 (the context width is then ignored).",
-        kind="array")] = None,
+        "Optional (H, W) mask of the whole image, or a layer painted white "
+        "where it may copy from: copy only from pixels where it is above 0.5 "
+        "(the context width is then ignored).",
+        kind="array", layer="plane")] = None,
     seed: Annotated[int, Param(
         "Seed of the random patch search; the same seed gives the same result.",
         min=0, max=2**31 - 1, step=1)] = 0,

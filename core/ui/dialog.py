@@ -12,7 +12,7 @@ object, so Krita, GIMP (with a QApplication) and scripts share it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,9 +37,10 @@ from PyQt5.QtWidgets import (
 )
 
 from .. import engine
-from ..errors import Cancelled, PhotomendError
+from ..errors import Cancelled, ImageError, ParameterError, PhotomendError
 from ..hosts.apply import Output
 from ..hosts.base import Box
+from ..hosts.layers import LayerSource, layer_array
 from ..image import Image
 from ..progress import Progress
 from ..registry import OperationSpec
@@ -47,7 +48,7 @@ from .messages import guarded, show_error
 from .preview import PreviewCanvas, PreviewController, crop
 from .progress import ensure_app, run_with_progress
 from .settings import Settings
-from .widgets import ParamEditor, make_editor
+from .widgets import LayerEditor, ParamEditor, make_editor
 
 __all__ = ["OUTPUTS", "FilterDialog", "ask_and_apply"]
 
@@ -77,6 +78,12 @@ class FilterDialog(QDialog):
     settings_path : str or Path, optional
         JSON file for remembered values and presets (default
         :func:`~photomend.ui.settings.default_settings_path`).
+    layers : sequence of LayerSource, optional
+        The host's other layers: array parameters that a layer can give
+        (a damage mask, an infrared plane, a PSF) get a drop-down of them.
+        Each is read when chosen (once) and turned into the parameter by
+        :func:`photomend.hosts.layers.layer_array`. Choices are not
+        remembered between runs. None: those parameters are not shown.
 
     Attributes
     ----------
@@ -95,9 +102,12 @@ class FilterDialog(QDialog):
 
     def __init__(self, spec: OperationSpec, image: Image | np.ndarray,
                  mask: np.ndarray | None = None, parent: QWidget | None = None,
-                 settings_path: str | os.PathLike[str] | None = None) -> None:
+                 settings_path: str | os.PathLike[str] | None = None,
+                 layers: Sequence[LayerSource] | None = None) -> None:
         super().__init__(parent)
         self.spec = spec
+        self.layers = None if layers is None else list(layers)
+        self._layer_arrays: dict[tuple[str, str], np.ndarray] = {}
         self.image = image if isinstance(image, Image) else Image.from_array(image)
         self.image_mask = (None if mask is None
                      else engine.as_mask(mask, (self.image.height, self.image.width)))
@@ -177,7 +187,7 @@ class FilterDialog(QDialog):
         basic = QFormLayout()
         advanced = QFormLayout()
         for param in self.spec.params:
-            editor = make_editor(param, panel, size)
+            editor = make_editor(param, panel, size, self.layers)
             if editor is None:
                 continue  # API-only kind (arrays): the default is used
             label = QLabel(param.label, panel)
@@ -308,22 +318,57 @@ class FilterDialog(QDialog):
         ParameterError
             If a value is not allowed (the core's message).
         """
-        return self.spec.bind({name: e.value() for name, e in self.editors.items()})
+        raw = {name: e.value() for name, e in self.editors.items()}
+        for name, key in self.layer_keys().items():
+            raw[name] = None if key is None else self._layer_array(name, key)
+        return self.spec.bind(raw)
+
+    def layer_keys(self) -> dict[str, str | None]:
+        """Return the key of the layer chosen for each layer parameter (None: none)."""
+        return {name: e.value() for name, e in self.editors.items()
+                if isinstance(e, LayerEditor)}
+
+    def _layer_array(self, name: str, key: str) -> np.ndarray:
+        """Read layer `key` as parameter `name` (once; the dialog keeps it)."""
+        cached = self._layer_arrays.get((name, key))
+        if cached is not None:
+            return cached
+        source = next(s for s in self.layers or () if s.key == key)
+        param = self.spec.param(name)
+        array = layer_array(param, source.read(), name=f"layer “{source.name}”")
+        size = (self.image.height, self.image.width)
+        if param.layer == "plane" and array.shape != size:
+            msg = (f"{param.label}: layer “{source.name}” was read as {array.shape[1]}×"
+                   f"{array.shape[0]} px, not the image's {size[1]}×{size[0]}")
+            raise ImageError(msg)
+        self._layer_arrays[(name, key)] = array
+        return array
 
     def set_values(self, values: Mapping[str, Any]) -> None:
         """Show `values` (validated; missing names keep their current value).
+
+        Layer parameters take a layer's key or name, or None.
 
         Raises
         ------
         ParameterError
             For unknown names or invalid values.
         """
-        current = {name: e.value() for name, e in self.editors.items()}
-        bound = self.spec.bind({**current, **values})
+        layered = self.layer_keys()
+        current = {name: e.value() for name, e in self.editors.items() if name not in layered}
+        bound = self.spec.bind({**current, **{k: v for k, v in values.items()
+                                              if k not in layered}})
+        for name in layered.keys() & values.keys():
+            if isinstance(values[name], np.ndarray):
+                msg = f"{self.spec.param(name).label}: choose a layer (its name), not an array"
+                raise ParameterError(msg)
         self._loading = True
         try:
+            for name in layered.keys() & values.keys():  # first: an unknown layer raises
+                self.editors[name].set_value(values[name])
             for name, editor in self.editors.items():
-                editor.set_value(bound[name])
+                if name not in layered:
+                    editor.set_value(bound[name])
         finally:
             self._loading = False
         self._param_changed()
@@ -549,6 +594,7 @@ def ask_and_apply(
     blends_selection: bool = False,
     dialog_hook: Callable[[FilterDialog], None] | None = None,
     write_report: Callable[[Mapping[str, Any], Box], None] | None = None,
+    layers: Sequence[LayerSource] | None = None,
 ) -> Image | np.ndarray | None:
     """Ask for parameters, run the operation with progress, then `write`.
 
@@ -580,6 +626,9 @@ def ask_and_apply(
         run's report with its image-sized masks cropped to `box` (see
         :func:`photomend.hosts.write_report`). Without it the option is
         not offered.
+    layers : sequence of LayerSource, optional
+        The host's other layers, offered for array parameters that a layer
+        can give (see :class:`FilterDialog`).
 
     Returns
     -------
@@ -593,7 +642,7 @@ def ask_and_apply(
     their traceback (the caller's slot must catch them inside Krita).
     """
     ensure_app()
-    dialog = FilterDialog(spec, image, mask, parent, settings_path)
+    dialog = FilterDialog(spec, image, mask, parent, settings_path, layers)
     if write_report is None:
         dialog.report_check.setVisible(False)
         dialog.report_check.setChecked(False)

@@ -12,7 +12,9 @@ bool       check box
 str        line edit
 point      two spin boxes (x, y in image pixels)
 color      button showing the colour; click to pick
-array      none: API-only, the default is used
+array      drop-down of the host's other layers when the parameter can
+           come from a layer (``Param(layer=...)``) and the host offers
+           them; otherwise none: API-only, the default is used
 =========  =============================================================
 
 Optional parameters (default None, e.g. "estimate automatically") get an
@@ -22,6 +24,7 @@ Optional parameters (default None, e.g. "estimate automatically") get an
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from PyQt5.QtCore import Qt, pyqtSignal
@@ -40,6 +43,8 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
+from ..errors import ParameterError
+from ..hosts.layers import LayerSource
 from ..registry import ParamSpec
 from .messages import guarded
 
@@ -47,6 +52,7 @@ __all__ = [
     "BoolEditor",
     "ChoiceEditor",
     "ColorEditor",
+    "LayerEditor",
     "NumberEditor",
     "OptionalEditor",
     "ParamEditor",
@@ -412,6 +418,63 @@ class ColorEditor(ParamEditor):
         self.button.setStyleSheet(f"background-color: {color.name()}; color: {text};")
 
 
+class LayerEditor(ParamEditor):
+    """Drop-down of the layers a host offers for an array parameter.
+
+    Item data are the layers' keys; the first item, "None", leaves the
+    parameter at None (e.g. detect the damage, estimate the PSF). The
+    dialog reads the chosen layer (:func:`photomend.hosts.layers.layer_array`).
+
+    Parameters
+    ----------
+    spec : ParamSpec
+        An array parameter with a layer role.
+    layers : sequence of LayerSource
+        The layers to offer, in the host's order.
+    """
+
+    NONE_TEXT = "None"
+
+    def __init__(self, spec: ParamSpec, layers: Sequence[LayerSource],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(spec, parent)
+        self.combo = QComboBox(self)
+        self.combo.setObjectName("layers")
+        self.combo.addItem(self.NONE_TEXT, None)
+        for layer in layers:
+            self.combo.addItem(layer.name, layer.key)
+        if not layers:
+            self.setToolTip(self.toolTip() + "\n\nAdd a layer to choose it here.")
+        self.combo.setToolTip(self.toolTip())
+        self._layout.addWidget(self.combo, 1)
+        self.combo.currentIndexChanged.connect(self._emit)
+
+    def value(self) -> str | None:
+        """Return the chosen layer's key, or None."""
+        key = self.combo.currentData()
+        return None if key is None else str(key)
+
+    def set_value(self, value: Any) -> None:
+        """Choose a layer by key or by name; None chooses "None".
+
+        Raises
+        ------
+        ParameterError
+            If no offered layer has that key or name.
+        """
+        index = 0 if value is None else self.combo.findData(str(value))
+        if index < 0:
+            index = self.combo.findText(str(value))
+        if index < 0 or (index == 0 and value is not None):
+            names = ", ".join(repr(self.combo.itemText(i))
+                              for i in range(1, self.combo.count())) or "none"
+            msg = f"{self.spec.label}: there is no layer {value!r} (layers: {names})"
+            raise ParameterError(msg)
+        self.combo.blockSignals(True)
+        self.combo.setCurrentIndex(index)
+        self.combo.blockSignals(False)
+
+
 class OptionalEditor(ParamEditor):
     """An editor with an "Auto" check box in front: checked means None.
 
@@ -458,7 +521,8 @@ class OptionalEditor(ParamEditor):
 
 
 def make_editor(spec: ParamSpec, parent: QWidget | None = None,
-                size: tuple[int, int] | None = None) -> ParamEditor | None:
+                size: tuple[int, int] | None = None,
+                layers: Sequence[LayerSource] | None = None) -> ParamEditor | None:
     """Return the editor widget for `spec`, or None for API-only kinds.
 
     Parameters
@@ -469,9 +533,14 @@ def make_editor(spec: ParamSpec, parent: QWidget | None = None,
         Parent widget.
     size : tuple of int, optional
         ``(width, height)`` of the image, bounding point parameters.
+    layers : sequence of LayerSource, optional
+        The layers a host offers: array parameters with a layer role get a
+        :class:`LayerEditor`. None (no host layers): they get no editor.
     """
     editor: ParamEditor
     kind = spec.kind
+    if kind == "array" and spec.layer and layers is not None:
+        return LayerEditor(spec, layers, parent)  # "None" is its own choice
     if kind in ("float", "int"):
         editor = NumberEditor(spec, parent)
     elif kind == "choice":

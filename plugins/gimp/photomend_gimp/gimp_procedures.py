@@ -37,7 +37,7 @@ _FLOAT_RANGE = (-sys.float_info.max, sys.float_info.max)
 class Argument(NamedTuple):
     """One procedure argument, in the terms of ``Gimp.Procedure.add_*_argument``."""
 
-    kind: str  # 'double', 'int', 'boolean' or 'choice'
+    kind: str  # 'double', 'int', 'boolean', 'choice' or 'drawable'
     name: str  # GIMP argument name (dashes)
     param: str | None  # photomend parameter it feeds; None for 'output'
     nick: str
@@ -106,21 +106,27 @@ def arguments(spec: Any) -> list[Argument]:
 
     Every parameter with a widget kind becomes an argument (names with
     dashes, as GIMP requires); parameters whose default is None ("automatic")
-    cannot be expressed as a GIMP argument and keep that default. Image
-    operations get a final ``output`` choice; detection operations always
-    add their mask as a new channel.
+    cannot be expressed as a GIMP argument and keep that default. Array
+    parameters that a layer can give (a damage mask, an infrared plane, a
+    PSF) become drawable arguments, None by default: a layer or channel
+    the plug-in reads into the array. Image operations get a final
+    ``output`` choice; detection operations always add their mask as a
+    new channel.
     """
     args = []
     used = set(_BUTTON_KEYS)
     for p in spec.params:
-        if not p.widget or p.default is None:
+        layer = p.kind == "array" and bool(p.layer)
+        if not layer and (not p.widget or p.default is None):
             continue
         name = p.name.replace("_", "-")
         if name in _TAKEN:
             msg = f"{spec.id}: parameter name {p.name!r} clashes with a GIMP argument"
             raise ValueError(msg)
         nick = _mnemonic(p.label, used) + (f" ({p.unit})" if p.unit else "")
-        if p.kind == "choice":
+        if layer:
+            args.append(Argument("drawable", name, p.name, nick, p.help, None))
+        elif p.kind == "choice":
             choices = tuple((c, _words(c), "") for c in p.choices)
             args.append(Argument("choice", name, p.name, nick, p.help, p.default,
                                  choices=choices))
@@ -143,7 +149,11 @@ def arguments(spec: Any) -> list[Argument]:
 
 
 def read_values(spec: Any, get: Callable[[str], Any]) -> tuple[dict[str, Any], str]:
-    """Return ``(params, output)`` read with ``get(argument_name)`` (a config getter)."""
+    """Return ``(params, output)`` read with ``get(argument_name)`` (a config getter).
+
+    Drawable arguments come back as they are (a drawable or None); the
+    plug-in reads them into arrays.
+    """
     params: dict[str, Any] = {}
     output = "in-place"
     for arg in arguments(spec):

@@ -15,6 +15,7 @@ settings file shared with Krita.
 """
 
 import contextlib
+import functools
 import os
 import sys
 import traceback
@@ -38,6 +39,7 @@ try:
 
     from photomend.hosts import Box, apply_operation
     from photomend.hosts.apply import plan_region, write_report, write_result
+    from photomend.hosts.layers import LayerSource, layer_array
     PROBLEM = None
 except Exception as exc:  # shown by the "setup problem" procedure below
     traceback.print_exc()
@@ -92,6 +94,53 @@ class GimpHost:
         pixels = np.frombuffer(data, np.float32).reshape(
             box.height, box.width, self.pixels.channels)
         return photomend.Image.from_array(pixels, transfer=self.pixels.transfer)
+
+    def layer_sources(self):
+        """The image's other layers (top first, inside groups too) and its channels."""
+        found = []
+
+        def visit(items):
+            for item in items:
+                if item.is_group():
+                    visit(item.get_children())
+                elif item.get_id() != self.drawable.get_id():
+                    found.append(LayerSource(str(item.get_id()), item.get_name(),
+                                             functools.partial(self.read_other, item)))
+
+        visit(self.image.get_layers())
+        for channel in self.image.get_channels():
+            if channel.get_id() != self.drawable.get_id():
+                found.append(LayerSource(str(channel.get_id()),
+                                         f"{channel.get_name()} (channel)",
+                                         functools.partial(self.read_other, channel)))
+        return found
+
+    def read_other(self, drawable):
+        """Read another layer or channel over this drawable's area (transparent outside).
+
+        Layers come as R'G'B'A values; channels as their mask values.
+        """
+        _, ox, oy = drawable.get_offsets()
+        width, height = self.size()
+        rect = _rect(self.ox - ox, self.oy - oy, width, height)
+        if isinstance(drawable, Gimp.Channel):
+            data = drawable.get_buffer().get(rect, 1.0, "Y float", Gegl.AbyssPolicy.NONE)
+            values = np.frombuffer(data, np.float32).reshape(height, width, 1)
+            return photomend.Image(color=values.copy(), dtype=np.dtype(np.float32))
+        fmt = Babl.get_name(Babl.format_with_space("R'G'B'A float", drawable.get_format()))
+        data = drawable.get_buffer().get(rect, 1.0, fmt, Gegl.AbyssPolicy.NONE)
+        rgba = np.frombuffer(data, np.float32).reshape(height, width, 4)
+        return photomend.Image.from_array(rgba.copy(), transfer="perceptual")
+
+    def layer_params(self, spec, params):
+        """Replace drawables given for layer parameters with the arrays they stand for."""
+        out = dict(params)
+        for param in spec.params:
+            drawable = params.get(param.name)
+            if param.layer and isinstance(drawable, Gimp.Drawable):
+                out[param.name] = layer_array(param, self.read_other(drawable),
+                                              name=f"layer “{drawable.get_name()}”")
+        return out
 
     def write(self, box, image, *, new_layer=None):
         data = image.in_transfer(self.pixels.transfer).to_array(np.float32).tobytes()
@@ -256,13 +305,19 @@ def _gimp_window(dialog):
     return parent
 
 
-def _remember(config, spec, params, output):
+def _remember(config, spec, params, output, layers):
     """Store values chosen in the Qt dialog as GIMP's last values of the procedure.
 
     GIMP saves the config of a successful interactive run; parameters GIMP
     cannot express (automatic ``None`` defaults) are not among its arguments.
+    Layer parameters are stored as the drawable chosen (`layers`: keys).
     """
     for arg in procs.arguments(spec):
+        if arg.kind == "drawable":
+            key = layers.get(arg.param)
+            config.set_property(arg.name, None if key is None
+                                else Gimp.Drawable.get_by_id(int(key)))
+            continue
         value = output if arg.param is None else params.get(arg.param)
         if value is not None:
             config.set_property(arg.name, value)
@@ -277,6 +332,7 @@ def _run_shared_dialog(ui, procedure, config, spec, image, drawable):
         whole = Box(0, 0, width, height)
         pixels = host.read(whole)
         mask = host.selection(whole) if host.selection_bounds() is not None else None
+        layers = host.layer_sources()
     except photomend.PhotomendError as exc:
         return _failure(procedure, str(exc))
     is_layer = isinstance(drawable, Gimp.Layer)
@@ -284,7 +340,8 @@ def _run_shared_dialog(ui, procedure, config, spec, image, drawable):
 
     def accepted(dialog):
         try:  # a slot: nothing may escape
-            chosen.update(params=dialog.values(), output=dialog.output)
+            chosen.update(params=dialog.values(), output=dialog.output,
+                          layers=dialog.layer_keys())
         except Exception:
             traceback.print_exc()
 
@@ -314,14 +371,14 @@ def _run_shared_dialog(ui, procedure, config, spec, image, drawable):
     mirror = _ProgressMirror(spec.plain_label)
     try:
         ui.ask_and_apply(spec, pixels, mask, write, blends_selection=host.blends_selection,
-                         dialog_hook=prepare, write_report=add_report)
+                         dialog_hook=prepare, write_report=add_report, layers=layers)
     finally:
         mirror.stop()
     if not chosen.get("written"):
         # Cancelled, or a core error the dialog has already shown.
         return _status(procedure, Gimp.PDBStatusType.CANCEL)
     if "params" in chosen:
-        _remember(config, spec, chosen["params"], chosen["output"])
+        _remember(config, spec, chosen["params"], chosen["output"], chosen["layers"])
     Gimp.displays_flush()
     return _status(procedure, Gimp.PDBStatusType.SUCCESS)
 
@@ -349,6 +406,7 @@ def run_operation(procedure, run_mode, image, drawables, config, data):
         return _failure(procedure, _needs_a_layer(spec))
     host = GimpHost(image, drawable)
     try:
+        params = host.layer_params(spec, params)
         apply_operation(host, spec.id, params, output=output)
     except photomend.Cancelled:
         return _status(procedure, Gimp.PDBStatusType.CANCEL)
@@ -370,6 +428,8 @@ def _add_argument(procedure, arg):
     flags = GObject.ParamFlags.READWRITE
     if arg.kind == "boolean":
         procedure.add_boolean_argument(arg.name, arg.nick, arg.blurb, arg.default, flags)
+    elif arg.kind == "drawable":  # none allowed: the operation's default
+        procedure.add_drawable_argument(arg.name, arg.nick, arg.blurb, True, flags)
     elif arg.kind == "choice":
         choice = Gimp.Choice.new()
         for i, (nick, label, help_text) in enumerate(arg.choices):

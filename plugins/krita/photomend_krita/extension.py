@@ -130,6 +130,7 @@ def open_dialog(op_id: str) -> Any:
         whole = Box(0, 0, width, height)
         image = host.read(whole)
         mask = host.selection(whole) if host.selection_bounds() is not None else None
+        layers = host.layer_sources()
     except PhotomendError as error:
         ui.show_error(parent, error, title=spec.plain_label)
         return None
@@ -143,7 +144,8 @@ def open_dialog(op_id: str) -> Any:
         write_report(host, spec, box, report)  # each mask layer: one Add Layer
 
     return ui.ask_and_apply(spec, image, mask, write, parent=parent,
-                            blends_selection=host.blends_selection, write_report=add_report)
+                            blends_selection=host.blends_selection, write_report=add_report,
+                            layers=layers)
 
 
 class PhotomendExtension(Extension):

@@ -27,6 +27,7 @@ write goes through an undoable merge:
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -35,6 +36,7 @@ import numpy as np
 
 from photomend.errors import ImageError
 from photomend.hosts.base import Box
+from photomend.hosts.layers import LayerSource
 from photomend.image import Image
 from photomend.progress import Progress, ProgressLike, as_progress
 
@@ -135,6 +137,36 @@ class KritaHost:
         """Return the layer's pixels in `box` (alpha split off)."""
         data = bytes(self.node.pixelData(*box))
         return pixels.to_image(data, box.width, box.height, self.layout, self.transfer)
+
+    def layer_sources(self) -> list[LayerSource]:
+        """Return the document's other paint layers, offered for layer parameters.
+
+        Top of the stack first, as the Layers docker lists them; layers in a
+        colour model photomend cannot read are left out.
+        """
+        found: list[LayerSource] = []
+
+        def visit(parent: Any) -> None:
+            for node in reversed(parent.childNodes()):
+                if node.type() == "paintlayer" and node.uniqueId() != self.node.uniqueId() \
+                        and not is_helper(node):
+                    try:
+                        lay = pixels.layout(node.colorModel(), node.colorDepth(), node.name())
+                    except ImageError:
+                        lay = None
+                    if lay is not None:
+                        found.append(LayerSource(node.uniqueId().toString(), node.name(),
+                                                 functools.partial(self._read_node, node, lay)))
+                visit(node)
+
+        visit(self.document.rootNode())
+        return found
+
+    def _read_node(self, node: Any, lay: pixels.Layout) -> Image:
+        """Read another layer over the whole canvas."""
+        width, height = self.size()
+        data = bytes(node.pixelData(0, 0, width, height))
+        return pixels.to_image(data, width, height, lay, pixels.transfer_of(node.colorProfile()))
 
     # -- writing ----------------------------------------------------------
     def write(self, box: Box, image: Image, *, new_layer: str | None = None) -> None:

@@ -1,0 +1,131 @@
+"""photomend.hosts.layers: a layer the user picks, read as an array parameter."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+import photomend
+from photomend import Param
+from photomend.cli import main
+from photomend.convert import linear_to_srgb
+from photomend.errors import ParameterError
+from photomend.hosts.layers import layer_array, painted
+from photomend.image import Image
+
+DAMAGE = photomend.get_operation("remove-defects").param("damage")
+PSF = photomend.get_operation("deblur").param("psf")
+
+
+def _layer(color, alpha=None, transfer="perceptual"):
+    color = np.asarray(color, np.float32)
+    if color.ndim == 2:
+        color = color[..., None]
+    return Image(color=color, alpha=None if alpha is None else np.asarray(alpha, np.float32),
+                 dtype=np.dtype(np.float32), transfer=transfer)
+
+
+def test_layer_roles_are_declared_where_a_layer_can_stand_in():
+    roles = {(spec.id, p.name): p.layer for spec in photomend.operations()
+             for p in spec.params if p.layer}
+    assert roles == {("deblur", "psf"): "kernel", ("detect-defects", "infrared"): "plane",
+                     ("remove-defects", "infrared"): "plane",
+                     ("remove-defects", "damage"): "plane", ("inpaint", "source"): "plane"}
+    assert not photomend.get_operation("restore-color").param("curves").layer
+
+
+def test_a_layer_role_needs_an_array_parameter(scratch_registry):
+    with pytest.raises(TypeError, match="layer= is for array parameters"):
+        @photomend.operation("test-bad-layer", label="Bad", menu="Test")
+        def bad(image, *, level: Annotated[float, Param("x", layer="plane")] = 0.5):
+            return image
+    with pytest.raises(TypeError, match="must be 'plane' or 'kernel'"):
+        @photomend.operation("test-bad-role", label="Bad", menu="Test")
+        def bad2(image, *, m: Annotated[np.ndarray | None,
+                                        Param("x", kind="array", layer="mask")] = None):
+            return image
+
+
+def test_painted_is_the_brightest_channel_times_the_opacity():
+    color = np.zeros((2, 3, 3), np.float32)
+    color[0, 0] = (1.0, 0.0, 0.0)      # a detection layer's red
+    color[0, 1] = (0.2, 0.6, 0.4)
+    color[0, 2] = (1.0, 1.0, 1.0)
+    color[1, :] = (0.5, 0.5, 0.5)
+    alpha = np.array([[0.25, 1.0, 0.0], [1.0, 0.5, 0.0]], np.float32)
+    np.testing.assert_allclose(painted(_layer(color, alpha)),
+                               [[0.25, 0.6, 0.0], [0.5, 0.25, 0.0]])
+    np.testing.assert_allclose(painted(_layer(color[..., :1])), color[..., 0])  # gray, opaque
+
+
+def test_linear_layers_are_read_in_encoded_values():
+    """A mask painted 50 % grey means 0.5 whatever the layer's storage."""
+    linear = np.full((4, 4), 0.214041, np.float32)  # sRGB 0.5 in linear light
+    np.testing.assert_allclose(painted(_layer(linear, transfer="linear")), 0.5, atol=1e-4)
+    assert float(linear_to_srgb(np.float32(0.214041))) == pytest.approx(0.5, abs=1e-4)
+
+
+def test_a_plane_is_the_whole_layer_clipped_to_one():
+    values = np.array([[0.0, 0.3], [1.7, -0.2]], np.float32)  # float layers overshoot
+    plane = layer_array(DAMAGE, _layer(values))
+    assert plane.dtype == np.float32 and plane.shape == (2, 2)
+    np.testing.assert_allclose(plane, [[0.0, 0.3], [1.0, 0.0]])
+
+
+def test_a_kernel_is_cropped_to_what_is_painted():
+    color = np.zeros((40, 50), np.float32)
+    color[10:13, 20:25] = [[0, 1, 2, 1, 0], [1, 2, 4, 2, 1], [0, 1, 2, 1, 0]]
+    alpha = np.ones_like(color)
+    alpha[:, 24] = 0.0  # a transparent column counts as unpainted
+    kernel = layer_array(PSF, _layer(color, alpha), name="layer “PSF”")
+    np.testing.assert_allclose(kernel, color[10:13, 20:24] / 1.0)
+    # deblur takes it like any PSF: normalised and centred
+    blurred = np.random.default_rng(0).random((48, 48, 3)).astype(np.float32)
+    photomend.run("deblur", blurred, psf=kernel)
+
+
+def test_kernel_layer_refusals_name_the_problem():
+    with pytest.raises(ParameterError, match=r"Psf \(layer “Empty”\) is empty"):
+        layer_array(PSF, _layer(np.zeros((20, 20), np.float32)), name="layer “Empty”")
+    photo = np.random.default_rng(1).random((20, 30)).astype(np.float32) + 0.1
+    with pytest.raises(ParameterError, match="painted over 30×20 of its 30×20 px"):
+        layer_array(PSF, _layer(photo), name="layer “Photo”")
+    # an image file holds the kernel alone: painted all over is fine
+    assert layer_array(PSF, _layer(photo), whole_layer=False).shape == (20, 30)
+    curves = photomend.get_operation("restore-color").param("curves")
+    with pytest.raises(ParameterError, match="cannot be read from a layer"):
+        layer_array(curves, _layer(photo))
+
+
+def test_cli_reads_layer_parameters_from_images_as_hosts_do(tmp_path):
+    """A PSF drawn on transparency and a red damage mask work from files too."""
+    rng = np.random.default_rng(3)
+    photo = (rng.random((40, 48, 3)) * 255).astype(np.uint8)
+    PILImage.fromarray(photo).save(tmp_path / "in.png")
+    psf = np.zeros((21, 21, 4), np.uint8)
+    psf[8:13, 10, :3] = 255
+    psf[8:13, 10, 3] = 255  # a vertical streak on transparency
+    PILImage.fromarray(psf, "RGBA").save(tmp_path / "psf.png")
+    assert main(["run", "deblur", str(tmp_path / "in.png"), "-o", str(tmp_path / "d.png"),
+                 "--psf", str(tmp_path / "psf.png"), "--method", "wiener"]) == 0
+    streak = np.ones((5, 1), np.float32)
+    expected = photomend.run("deblur", photo, psf=streak, method="wiener")
+    got = np.asarray(PILImage.open(tmp_path / "d.png"))
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+
+    damage = np.zeros((40, 48, 4), np.uint8)
+    damage[..., 0] = 255
+    damage[10:14, 5:30, 3] = 255  # red where the damage is, transparent elsewhere
+    PILImage.fromarray(damage, "RGBA").save(tmp_path / "damage.png")
+    assert main(["run", "remove-defects", str(tmp_path / "in.png"), "-o",
+                 str(tmp_path / "r.png"), "--damage", str(tmp_path / "damage.png")]) == 0
+    hole = np.zeros((40, 48), np.float32)
+    hole[10:14, 5:30] = 1.0
+    expected = photomend.run("remove-defects", photo, damage=hole)
+    got = np.asarray(PILImage.open(tmp_path / "r.png"))
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+    outside = hole == 0
+    np.testing.assert_array_equal(got[outside], photo[outside])
