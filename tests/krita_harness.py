@@ -682,9 +682,11 @@ class _Scenario:
             doc.setActiveNode(background)
             doc.waitForDone()
             values = {name: spec[name]["layer"], **spec[name].get("values", {})}
-            self._dialog_run(sub, op_id, values=values, output="in-place", reset=True)
+            self._dialog_run(sub, op_id, values=values, output="in-place", reset=True,
+                             report=op_id == "deblur")  # the PSF used, as a layer
             self._after(sub)
-            self._undo(sub, run_next)
+            # the PSF layer is an undo step of its own (Krita has no undo macros)
+            self._undo(sub, run_next, times=2 if op_id == "deblur" else 1)
 
         self.later(run_next, 200)
 

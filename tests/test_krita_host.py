@@ -421,9 +421,24 @@ def test_gui_layer_parameter_chosen_in_the_dialog(krita, gui, op_id, name, value
     assert not np.array_equal(applied, before)
     chosen = names.index({"damage": "Dust mask", "psf": "PSF"}[name])
     np.testing.assert_array_equal(krita.load(sub[f"layer{chosen}"]), maker(gui["rgb"]))
-    (undo,) = sub["undo"]
+    # one Undo per step: the change (and, for deblur, first the PSF layer it added)
+    undo = sub["undo"][-1]
     undone = [layer["name"] for layer in undo["layers"]]
+    assert undone == [n for n in names if not n.startswith("Deblur")]
     np.testing.assert_array_equal(krita.load(undo[f"layer{undone.index('Background')}"]), before)
+    if op_id == "deblur":  # "Add what it found as layers": the PSF used
+        from photomend.hosts.apply import kernel_plane
+        from photomend.hosts.base import Box
+
+        assert sub["report_offered"]
+        report: dict = {}
+        photomend.run(op_id, before, report=report, **{name: array}, **values)
+        shown = [n for n in names if n.startswith("Deblur (Deconvolve): psf (")]
+        assert shown == [f"Deblur (Deconvolve): psf ({report['summary']})"]
+        alpha = krita.load(sub[f"layer{names.index(shown[0])}"])[..., -1] / 255.0
+        h, w = before.shape[:2]
+        np.testing.assert_allclose(alpha, kernel_plane(report["psf"], Box(0, 0, w, h)),
+                                   atol=1 / 255 + 1e-6)
 
 
 def test_gui_actions_and_menu(gui):

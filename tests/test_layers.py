@@ -129,3 +129,66 @@ def test_cli_reads_layer_parameters_from_images_as_hosts_do(tmp_path):
     assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
     outside = hole == 0
     np.testing.assert_array_equal(got[outside], photo[outside])
+
+
+# -- the PSF used, shown as a layer ----------------------------------------------
+class _Recorder:
+    """Just enough of a host to record the layers a report adds."""
+
+    def __init__(self):
+        self.layers = []
+
+    def write_mask(self, box, mask, name):
+        self.layers.append((box, mask.copy(), name))
+
+
+def test_deblur_reports_its_psf_as_a_layer_that_reads_back_as_the_same_psf():
+    from photomend import psf as psfs
+    from photomend.hosts.apply import kernel_plane, write_report
+    from photomend.hosts.base import Box
+
+    spec = photomend.get_operation("deblur")
+    assert spec.extra["report_layers"] == ("psf",)
+    image = np.random.default_rng(5).random((50, 70, 3)).astype(np.float32)
+    report: dict = {}
+    photomend.run("deblur", image, blur="motion", length=9, angle=30, method="wiener",
+                  report=report)
+    kernel = report["psf"]
+    assert report["summary"] == f"motion length 9 angle 30, {kernel.shape[1]}×{kernel.shape[0]} px"
+    host = _Recorder()
+    box = Box(3, 4, 60, 40)
+    names = write_report(host, spec, box, report)
+    assert names == [f"Deblur (Deconvolve): psf ({report['summary']})"]
+    (got_box, plane, layer_name), = host.layers
+    assert got_box == box and plane.shape == (40, 60) and plane.max() == 1.0
+    assert layer_name == names[0]
+    np.testing.assert_array_equal(plane, kernel_plane(kernel, box))
+    ys, xs = np.nonzero(plane)
+    assert abs((ys.min() + ys.max()) / 2 - 20) <= 1 and abs((xs.min() + xs.max()) / 2 - 30) <= 1
+    # chosen as the PSF of another run, the layer gives the same kernel back
+    again = layer_array(PSF, Image(color=plane[..., None], dtype=np.dtype(np.float32)))
+    np.testing.assert_allclose(psfs.center(again), psfs.center(kernel), atol=1e-6)
+
+    given: dict = {}
+    photomend.run("deblur", image, psf=np.ones((3, 5), np.float32), report=given)
+    assert given["summary"] == "5×3 px"
+    disk: dict = {}
+    photomend.run("deblur", image, blur="defocus", radius=4.0, method="wiener", report=disk)
+    assert disk["summary"] == "defocus radius 4, 9×9 px"
+    # a kernel larger than the box is cut around its centre
+    big = np.zeros((9, 9), np.float32)
+    big[4, :] = 1.0
+    np.testing.assert_array_equal(kernel_plane(big, Box(0, 0, 5, 3)),
+                                  [[0, 0, 0, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]])
+
+
+def test_reports_add_only_image_sized_masks_and_declared_kernels():
+    from photomend.hosts.apply import write_report
+    from photomend.hosts.base import Box
+
+    host = _Recorder()
+    spec = photomend.get_operation("restore-photo")  # declares only 'defects'
+    box = Box(0, 0, 8, 6)
+    write_report(host, spec, box, {"defects": np.ones((6, 8), np.float32),
+                                   "psf": np.ones((3, 3), np.float32), "noise": 0.1})
+    assert [name for _, _, name in host.layers] == ["Restore Old Photo: defects"]

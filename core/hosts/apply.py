@@ -13,7 +13,7 @@ from ..image import Image
 from ..progress import Progress
 from .base import Box, Host, grow_box
 
-__all__ = ["apply_operation", "plan_region", "write_report", "write_result"]
+__all__ = ["apply_operation", "kernel_plane", "plan_region", "write_report", "write_result"]
 
 Output = Literal["in-place", "new-layer"]
 
@@ -117,15 +117,42 @@ def write_report(host: Host, spec: registry.OperationSpec, box: Box,
     """Put the masks of a run's report on new layers/channels; return their names.
 
     Every ``(h, w)`` float array in `report` (e.g. the defect mask that
-    Restore Old Photo found) becomes a layer named ``"<label>: <key>"``,
+    Restore Old Photo found), and every smaller 2-D array the operation
+    declares among its ``report_layers`` (deblur's PSF, drawn at the centre
+    by :func:`kernel_plane`), becomes a layer named ``"<label>: <key>"``,
     followed by the report's ``summary`` of its estimates when it has one,
     e.g. ``"Restore Old Photo: defects (noise σ 3.2, blur gaussian sigma 0.8)"``.
     """
     names = []
     found = report.get("summary") or ""
+    declared = spec.extra.get("report_layers", ())
     for key, value in report.items():
-        if isinstance(value, np.ndarray) and value.shape == (box.height, box.width):
-            name = f"{spec.plain_label}: {key}" + (f" ({found})" if found else "")
-            host.write_mask(box, value.astype(np.float32, copy=False), name)
-            names.append(name)
+        if not isinstance(value, np.ndarray) or value.ndim != 2:
+            continue
+        if value.shape != (box.height, box.width):
+            if key not in declared:
+                continue
+            value = kernel_plane(value, box)
+        name = f"{spec.plain_label}: {key}" + (f" ({found})" if found else "")
+        host.write_mask(box, value.astype(np.float32, copy=False), name)
+        names.append(name)
     return names
+
+
+def kernel_plane(kernel: np.ndarray, box: Box) -> np.ndarray:
+    """Return a small kernel (a PSF) drawn at the centre of `box`, its peak at 1.
+
+    So it shows as a layer, and reads back as the same kernel (up to its
+    scale, which a PSF does not have) when chosen for a layer parameter.
+    A kernel larger than the box is cut to the box around its centre.
+    """
+    plane = np.zeros((box.height, box.width), dtype=np.float32)
+    peak = float(kernel.max()) if kernel.size else 0.0
+    if peak <= 0.0:
+        return plane
+    kh, kw = kernel.shape
+    h, w = min(kh, box.height), min(kw, box.width)
+    ky, kx = (kh - h) // 2, (kw - w) // 2
+    y, x = (box.height - h) // 2, (box.width - w) // 2
+    plane[y:y + h, x:x + w] = kernel[ky:ky + h, kx:kx + w] / peak
+    return plane

@@ -476,8 +476,26 @@ def _off_centre(k: np.ndarray) -> float:
     return float(np.hypot(cy - k.shape[0] // 2, cx - k.shape[1] // 2))
 
 
+#: Parameters named in a report's summary, per kind of blur.
+_SUMMARY_PARAMS = {"gaussian": ("sigma",), "defocus": ("radius",),
+                   "motion": ("length", "angle"), "combined": ("sigma", "radius", "length"),
+                   "shake": ()}
+
+
+def _summary(kernel: np.ndarray, params: Mapping[str, Any]) -> str:
+    """Describe the PSF used, e.g. ``'defocus radius 4.1, 9×9 px'``."""
+    size = f"{kernel.shape[1]}×{kernel.shape[0]} px"
+    kind = str(params.get("blur", ""))
+    if kind not in _SUMMARY_PARAMS:  # 'auto' with a PSF given
+        return size
+    values = " ".join(f"{name} {float(params[name]):.2g}" for name in _SUMMARY_PARAMS[kind]
+                      if params.get(name))
+    return f"{kind} {values}".strip() + f", {size}"
+
+
 @operation("deblur", label="_Deblur (Deconvolve)", menu="Enhance", space="linear",
-           local=True, halo=_halo, prepare=_prepare, prepare_share=_prepare_share)
+           local=True, halo=_halo, prepare=_prepare, prepare_share=_prepare_share,
+           report_layers=("psf",))
 def deblur(
     image: np.ndarray,
     *,
@@ -570,10 +588,11 @@ def deblur(
     progress : Progress, optional
         Progress and cancellation.
     report : dict, optional
-        Receives ``psf`` (the centred kernel used, for display as a layer),
-        ``noise`` (the sigma used) and, when the blur was estimated here,
-        ``blur`` (kind and fitted parameters). Under :func:`photomend.run`
-        an estimate made before tiling shows in ``report["params"]``.
+        Receives ``psf`` (the centred kernel used; hosts show it as a
+        layer), ``noise`` (the sigma used), ``summary`` (the PSF in words)
+        and, when the blur was estimated here, ``blur`` (kind and fitted
+        parameters). Under :func:`photomend.run` an estimate made before
+        tiling shows in ``report["params"]``.
 
     Returns
     -------
@@ -635,6 +654,9 @@ def deblur(
     if report is not None:
         report["psf"] = k
         report["noise"] = sigma_n
+        described = {**params, "sigma": sigma, **(est.params if est is not None else {}),
+                     "blur": est.kind if est is not None else blur}
+        report["summary"] = _summary(k, described)
     sub = prog.span(share, 1.0)
     factor = _strength_factor(strength)
     if k.size == 1:  # a single pixel: nothing to undo
