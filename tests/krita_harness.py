@@ -655,38 +655,41 @@ class _Scenario:
         self.next()
 
     def step_layers(self, record: dict[str, Any]) -> None:
-        """Layer parameters: remove-defects with a painted damage layer, deblur with a
-        PSF layer, each chosen in the dialog by the layer's name, then one Undo each."""
+        """Layer parameters: each run adds its layer, opens its operation's dialog on
+        the Background, chooses the layer by name for the parameter, presses OK
+        (with "Add what it found as layers" when asked), then undoes it all.
+
+        ``job["layers"]``: a list of ``{"key", "op", "param", "layer" (name),
+        "pixels" (.npy RGBA U8 over the canvas), "values", "report"}``.
+        """
         record["name"] = "layers"
-        spec = self.job["layers"]
+        runs = list(self.job["layers"])
         doc = self.doc()
         self._select(None)
         root = doc.rootNode()
         background = next(n for n in root.childNodes() if n.name() == "Background")
         record["before"] = self.save("gui-layers-before.npy", self.pixels(background))
-        for name in ("damage", "psf"):
-            node = doc.createNode(spec[name]["layer"], "paintlayer")
-            rgba = np.load(os.path.join(self.job["work"], spec[name]["pixels"]))
+        for run in runs:
+            node = doc.createNode(run["layer"], "paintlayer")
+            rgba = np.load(os.path.join(self.job["work"], run["pixels"]))
             node.setPixelData(layer_bytes(rgba, "RGBA"), 0, 0, doc.width(), doc.height())
             root.addChildNode(node, None)
-        doc.setActiveNode(background)
         doc.waitForDone()
-        runs = [("remove-defects", "damage"), ("deblur", "psf")]
 
         def run_next() -> None:
             if not runs:
                 self.next()
                 return
-            op_id, name = runs.pop(0)
-            sub = record[op_id] = {"name": f"layers-{op_id}"}
+            run = runs.pop(0)
+            sub = record[run["key"]] = {"name": f"layers-{run['key']}"}
             doc.setActiveNode(background)
             doc.waitForDone()
-            values = {name: spec[name]["layer"], **spec[name].get("values", {})}
-            self._dialog_run(sub, op_id, values=values, output="in-place", reset=True,
-                             report=op_id == "deblur")  # the PSF used, as a layer
+            values = {run["param"]: run["layer"], **run.get("values", {})}
+            self._dialog_run(sub, run["op"], values=values, output="in-place", reset=True,
+                             report=run.get("report", False))
             self._after(sub)
-            # the PSF layer is an undo step of its own (Krita has no undo macros)
-            self._undo(sub, run_next, times=2 if op_id == "deblur" else 1)
+            # an added report layer is an undo step of its own (no undo macros)
+            self._undo(sub, run_next, times=2 if run.get("report") else 1)
 
         self.later(run_next, 200)
 

@@ -322,14 +322,28 @@ def gui(krita, runner):  # after the runner: the resource database exists by the
                       "selection": krita.save("gui-sel.npy", _selection())},
         "error_op": damage[0] if damage else None,
         "every_op": {"selection": krita.save("gui-sel.npy", _selection())},
-        "layers": {"damage": {"layer": "Dust mask",
-                              "pixels": krita.save("gui-damage.npy", _damage_layer(rgb))},
-                   "psf": {"layer": "PSF", "pixels": krita.save("gui-psf.npy", _psf_layer(rgb)),
-                           "values": {"method": "wiener"}}},
+        "layers": [dict(run, pixels=krita.save(f"gui-{run['key']}.npy",
+                                                 LAYER_MAKERS[run["key"]](rgb)))
+                   for run in LAYER_RUNS],
     }
     result = krita.run_gui("gui.png", scenario)
     result["rgb"] = rgb
     return result
+
+
+def _star_layer(rgb: np.ndarray) -> np.ndarray:
+    """A star on its sky, copied from a photo and pasted as a layer (opaque crop)."""
+    from photomend import psf as psfs
+
+    rgba = np.zeros((*rgb.shape[:2], 4), np.uint8)
+    sky = np.full((13, 15), 30.0)
+    star = psfs.gaussian(1.2)
+    kh, kw = star.shape
+    sky[6 - kh // 2:6 + kh // 2 + 1, 7 - kw // 2:7 + kw // 2 + 1] += 180 * star / star.max()
+    sky += np.random.default_rng(4).normal(0.0, 1.0, sky.shape)
+    rgba[24:37, 28:43, :3] = np.clip(np.rint(sky), 1, 254).astype(np.uint8)[..., None]
+    rgba[24:37, 28:43, 3] = 255
+    return rgba
 
 
 def _damage_layer(rgb: np.ndarray) -> np.ndarray:
@@ -347,6 +361,17 @@ def _psf_layer(rgb: np.ndarray) -> np.ndarray:
         rgba[20 + i, 5 + i] = (255, 255, 255, 255)
     rgba[21, 5] = (128, 128, 128, 255)
     return rgba
+
+
+#: Layer-parameter runs of the GUI scenario: the layer added, the parameter it is chosen for.
+LAYER_RUNS = [
+    {"key": "damage", "op": "remove-defects", "param": "damage", "layer": "Dust mask"},
+    {"key": "psf", "op": "deblur", "param": "psf", "layer": "PSF",
+     "values": {"method": "wiener"}, "report": True},
+    {"key": "star", "op": "deblur", "param": "psf", "layer": "Star",
+     "values": {"method": "wiener"}},
+]
+LAYER_MAKERS = {"damage": _damage_layer, "psf": _psf_layer, "star": _star_layer}
 
 
 def _gui_expected(gui) -> np.ndarray:
@@ -398,35 +423,38 @@ def test_gui_report_layers(krita, gui):
     np.testing.assert_allclose(alpha, report["defects"], atol=1 / 255)
 
 
-@pytest.mark.parametrize(("op_id", "name", "values"), [
-    ("remove-defects", "damage", {}), ("deblur", "psf", {"method": "wiener"})])
-def test_gui_layer_parameter_chosen_in_the_dialog(krita, gui, op_id, name, values):
-    """The dialog offers the other paint layers; the one chosen is read as the parameter."""
+@pytest.mark.parametrize("run", LAYER_RUNS, ids=[run["key"] for run in LAYER_RUNS])
+def test_gui_layer_parameter_chosen_in_the_dialog(krita, gui, run):
+    """The dialog offers the other paint layers; the one chosen is read as the parameter
+    (a drawn damage mask, a drawn PSF, a star pasted with its sky: measured)."""
     from photomend.hosts.layers import layer_array
 
     step = gui["steps"]["layers"]
-    sub = step[op_id]
+    sub = step[run["key"]]
+    op_id, name, values = run["op"], run["param"], run.get("values", {})
     choices = sub["layer_choices"][name]
-    assert choices[0] == "None" and {"Dust mask", "PSF"} <= set(choices)
+    assert choices[0] == "None" and {r["layer"] for r in LAYER_RUNS} <= set(choices)
     assert "Background" not in choices  # the layer being changed is not offered
     assert sub["layer_keys"][name] is not None
-    maker = {"damage": _damage_layer, "psf": _psf_layer}[name]
+    pixels = LAYER_MAKERS[run["key"]](gui["rgb"])
     param = photomend.get_operation(op_id).param(name)
-    array = layer_array(param, photomend.Image.from_array(maker(gui["rgb"])))
+    array = layer_array(param, photomend.Image.from_array(pixels))
+    if run["key"] == "star":  # measured: sky subtracted, only the star's spot kept
+        assert array.shape[0] < 13 and abs(array.sum() - 1.0) < 1e-5
     before = krita.load(step["before"])
     expected = photomend.run(op_id, before, **{name: array}, **values)
     names = [layer["name"] for layer in sub["layers"]]
     applied = krita.load(sub[f"layer{names.index('Background')}"])
     assert np.abs(applied.astype(int) - expected.astype(int)).max() <= 1
     assert not np.array_equal(applied, before)
-    chosen = names.index({"damage": "Dust mask", "psf": "PSF"}[name])
-    np.testing.assert_array_equal(krita.load(sub[f"layer{chosen}"]), maker(gui["rgb"]))
-    # one Undo per step: the change (and, for deblur, first the PSF layer it added)
+    np.testing.assert_array_equal(krita.load(sub[f"layer{names.index(run['layer'])}"]),
+                                  pixels)  # the chosen layer is left alone
+    # one Undo per step: the change (and, first, a report layer it added)
     undo = sub["undo"][-1]
     undone = [layer["name"] for layer in undo["layers"]]
     assert undone == [n for n in names if not n.startswith("Deblur")]
     np.testing.assert_array_equal(krita.load(undo[f"layer{undone.index('Background')}"]), before)
-    if op_id == "deblur":  # "Add what it found as layers": the PSF used
+    if run.get("report"):  # "Add what it found as layers": the PSF used
         from photomend.hosts.apply import kernel_plane
         from photomend.hosts.base import Box
 

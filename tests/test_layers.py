@@ -192,3 +192,55 @@ def test_reports_add_only_image_sized_masks_and_declared_kernels():
     write_report(host, spec, box, {"defects": np.ones((6, 8), np.float32),
                                    "psf": np.ones((3, 3), np.float32), "noise": 0.1})
     assert [name for _, _, name in host.layers] == ["Restore Old Photo: defects"]
+
+
+def _on_canvas(kernel: np.ndarray, side: int) -> np.ndarray:
+    """Centre an odd-sized kernel on a side × side canvas."""
+    out = np.zeros((side, side))
+    y, x = (side - kernel.shape[0]) // 2, (side - kernel.shape[1]) // 2
+    out[y:y + kernel.shape[0], x:x + kernel.shape[1]] = kernel
+    return out
+
+
+def test_a_photo_of_a_point_source_pasted_as_a_layer_is_measured():
+    """Copy a star with its sky and paste it as a layer: the PSF is measured from it."""
+    from photomend import psf as psfs
+
+    rng = np.random.default_rng(11)
+    true = psfs.gaussian(1.6)
+    sky = np.full((21, 23), 0.12, np.float64)
+    sky[10 - true.shape[0] // 2:10 + true.shape[0] // 2 + 1,
+        11 - true.shape[1] // 2:11 + true.shape[1] // 2 + 1] += 0.6 * true / true.max()
+    sky += rng.normal(0.0, 0.004, sky.shape)
+    linear = np.clip(sky, 0.0, 1.0).astype(np.float32)
+    # the pasted layer: the crop at (30, 12) of an 80×60 canvas, transparent elsewhere
+    color = np.zeros((60, 80, 3), np.float32)
+    alpha = np.zeros((60, 80), np.float32)
+    color[12:33, 30:53] = linear[..., None]
+    alpha[12:33, 30:53] = 1.0
+    layer = Image(color=color, alpha=alpha, dtype=np.dtype(np.uint16), transfer="linear")
+    kernel = layer_array(PSF, layer, name="layer “star”")
+    expected = psfs.from_point_source(linear)
+    np.testing.assert_allclose(kernel, expected, atol=1e-6)
+    assert kernel.shape[0] % 2 == 1 and abs(kernel.sum() - 1.0) < 1e-5
+    side = max(*kernel.shape, *true.shape)
+    assert np.abs(_on_canvas(kernel, side) - _on_canvas(true, side)).sum() < 0.15
+
+    # a sky without a star is refused, saying why
+    color[12:33, 30:53] = (0.12 + rng.normal(0.0, 0.004, (21, 23)))[..., None]
+    with pytest.raises(ParameterError, match=r"Psf \(layer “sky”\) is a photo crop, read as "
+                                             "a point source: no point source"):
+        layer_array(PSF, Image(color=color, alpha=alpha, dtype=np.dtype(np.uint16),
+                               transfer="linear"), name="layer “sky”")
+
+
+def test_drawn_kernels_are_taken_as_drawn_not_measured():
+    """Black corners (a drawn disk, photomend's own PSF layer) keep the values as painted."""
+    from photomend import psf as psfs
+    from photomend.hosts.apply import kernel_plane
+    from photomend.hosts.base import Box
+
+    disk = psfs.disk(4.0)
+    plane = kernel_plane(disk, Box(0, 0, 40, 30))
+    got = layer_array(PSF, Image(color=plane[..., None], dtype=np.dtype(np.float32)))
+    np.testing.assert_allclose(got, disk / disk.max(), atol=1e-6)

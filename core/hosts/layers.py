@@ -12,7 +12,11 @@ line for image files, turns a layer into the array here, the same way:
 - a ``"plane"`` parameter takes the layer over the whole target, clipped
   to [0, 1];
 - a ``"kernel"`` parameter (a PSF) takes what is painted: the layer
-  cropped to the bounding box of its non-zero pixels, values kept.
+  cropped to the bounding box of its non-zero pixels, values kept. When,
+  on a host layer, that box is a piece of photo rather than a drawing (a
+  lit rim without a black pixel: a star or glint copied and pasted as a
+  new layer), the PSF is measured from it instead (:func:`photomend.psf.from_point_source`, in
+  linear light): background subtracted, the spot isolated and centred.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import psf as psfs
 from ..errors import ParameterError
 from ..image import Image
 from ..registry import ParamSpec
@@ -31,6 +36,9 @@ __all__ = ["LayerSource", "layer_array", "painted"]
 #: A kernel painted over more than this share of a layer's width or height
 #: is taken for a picked-by-mistake picture, not a PSF.
 _KERNEL_SHARE = 0.5
+#: A painted box whose rim is brighter than this share of its peak (median)
+#: is a photo of a point source, to be measured, not a drawn kernel.
+_PHOTO_RIM = 0.05
 
 
 @dataclass(frozen=True)
@@ -83,19 +91,20 @@ def layer_array(param: ParamSpec, layer: Image, *, name: str = "the layer",
     whole_layer : bool
         Whether `layer` spans the whole target (a host layer) rather than
         being the kernel's own picture (a file): only then is a kernel
-        painted over most of it refused as a picture picked by mistake.
+        painted over most of it refused as a picture picked by mistake, and
+        a pasted photo crop measured as a point source.
 
     Returns
     -------
     ndarray
-        float32: ``(H, W)`` in [0, 1] for a plane; the painted part for a
-        kernel.
+        float32: ``(H, W)`` in [0, 1] for a plane; for a kernel the painted
+        part, or the PSF measured from a photo crop of a point source.
 
     Raises
     ------
     ParameterError
-        For a parameter without a layer role, or a kernel layer that is
-        empty or painted all over.
+        For a parameter without a layer role, a kernel layer that is empty
+        or painted all over, or a photo crop without an isolated point.
     """
     if param.kind != "array" or not param.layer:
         msg = f"{param.name} cannot be read from a layer"
@@ -117,4 +126,26 @@ def layer_array(param: ParamSpec, layer: Image, *, name: str = "the layer",
                "picture rather than a PSF; paint only the blur's shape, on black or "
                "transparency")
         raise ParameterError(msg)
-    return np.ascontiguousarray(value[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    kernel = value[box]
+    if whole_layer and min(h, w) >= 5 and _is_photo(kernel):
+        # a photo of a point source: measure it (its channels averaged, linear light)
+        crop = layer.in_transfer("linear").color[box]
+        try:
+            return psfs.from_point_source(crop).astype(np.float32)
+        except ParameterError as err:
+            msg = f"{what} is a photo crop, read as a point source: {err}"
+            raise ParameterError(msg) from None
+    return np.ascontiguousarray(kernel)
+
+
+def _is_photo(painted_box: np.ndarray) -> bool:
+    """Whether a painted box is a piece of photo (a lit rim with no black pixel).
+
+    A drawn kernel, or a PSF layer photomend added, fades to black at its
+    corners; a crop of a photo has background all around.
+    """
+    rim = np.concatenate([painted_box[0], painted_box[-1], painted_box[1:-1, 0],
+                          painted_box[1:-1, -1]])
+    return bool(rim.min() > 0.0
+                and float(np.median(rim)) > _PHOTO_RIM * float(painted_box.max()))

@@ -550,8 +550,9 @@ def deblur(
     psf: Annotated[np.ndarray | None, Param(
         "A measured or custom PSF: a 2-D array, an image file, or a layer "
         "with the blur's shape painted light on black or transparent (cropped "
-        "to what is painted). It overrides blur and the sizes, and is "
-        "normalised and centred.",
+        "to what is painted), or with a star or glint copied from the photo "
+        "and pasted (measured: sky subtracted, spot isolated). It overrides "
+        "blur and the sizes, and is normalised and centred.",
         kind="array", layer="kernel")] = None,
     progress: Progress | None = None,
     report: dict[str, Any] | None = None,
