@@ -429,3 +429,45 @@ def test_weighted_percentile_matches_numpy_without_weights():
                                np.percentile(v, [5, 50, 95]))
     w = np.ones_like(v)
     np.testing.assert_allclose(weighted_percentile(v, w, [50]), np.percentile(v, 50), atol=2e-3)
+
+
+# -- tiny and thin areas ---------------------------------------------------------
+@pytest.mark.parametrize("shape", [(1, 1), (1, 40), (40, 1), (7, 30)])
+def test_restore_color_on_too_small_an_area_says_so(shape):
+    rng = np.random.default_rng(2)
+    image = rng.random((*shape, 3)).astype(np.float32)
+    with pytest.raises(ImageError, match=rf"the area is {shape[1]}×{shape[0]} px, too small "
+                                         r"to estimate the fading from .* 8×8 px"):
+        photomend.run("restore-color", image)
+
+
+def test_restore_color_on_a_thin_selection_says_so_and_changes_nothing():
+    rng = np.random.default_rng(3)
+    image = rng.random((40, 50, 3)).astype(np.float32)
+    before = image.copy()
+    row = np.zeros((40, 50), np.float32)
+    row[12, 5:45] = 1.0
+    with pytest.raises(ImageError, match="the area is 40×1 px"):
+        photomend.run("restore-color", image, row)
+    np.testing.assert_array_equal(image, before)
+    np.testing.assert_array_equal(photomend.run("restore-color", image, row, curves=np.stack(
+        [np.linspace(0, 1, 5)] * 3, axis=1)), before)  # given curves need no estimate
+
+
+@pytest.mark.parametrize("shape", [(1, 40), (40, 1)])
+def test_white_balance_auto_works_on_thin_images(shape):
+    rng = np.random.default_rng(4)
+    image = (0.2 + 0.6 * rng.random((*shape, 3))).astype(np.float32)
+    out = photomend.run("white-balance", image)
+    assert out.shape == image.shape and np.isfinite(out).all()
+    with pytest.raises(ImageError, match=r"no usable pixels .*\(the area has only 1 px\)"):
+        photomend.run("white-balance", image[:1, :1])
+
+
+def test_gray_edge_without_edges_says_so():
+    flat = np.full((32, 32, 3), 0.5, np.float32)
+    flat[..., 0] = 0.6
+    with pytest.raises(ImageError, match="gray-edge found no edges"):
+        photomend.run("white-balance", flat, method="gray-edge")
+    with pytest.raises(ImageError, match="gray-edge found no edges"):
+        photomend.run("white-balance", flat[:1], method="gray-edge")

@@ -121,3 +121,18 @@ def test_tiny_images_skip_the_blur_estimate():
     assert out.shape == tiny.shape
     assert report["blur"] is None and report["blur_spread"] == 0.0
     assert not {"deblur", "sharpen"} & {s["op"] for s in report["steps"]}
+
+
+@pytest.mark.parametrize("shape", [(1, 40), (4, 4), (40, 1)])
+def test_tiny_areas_are_restored_without_the_colour_estimate(shape):
+    """Too small to estimate fading (or blur) from: those steps are left out, not failed."""
+    rng = np.random.default_rng(6)
+    image = (0.2 + 0.6 * rng.random((*shape, 3))).astype(np.float32)
+    report: dict = {}
+    out = photomend.run("restore-photo", image, report=report)
+    assert out.shape == image.shape and np.isfinite(out).all()
+    assert "restore-color" not in [s["op"] for s in report["steps"]]
+    big = (0.2 + 0.6 * rng.random((16, 16, 3))).astype(np.float32)
+    big_report: dict = {}
+    photomend.run("restore-photo", big, report=big_report)
+    assert "restore-color" in [s["op"] for s in big_report["steps"]]

@@ -156,6 +156,10 @@ def from_density(dens: np.ndarray) -> np.ndarray:
     return linear_to_srgb(np.maximum(t, 0.0).astype(np.float32)).astype(np.float64)
 
 
+#: Smallest side of an area the fading is estimated from.
+MIN_SIDE = 8
+
+
 def statistics_thumbnail(image: np.ndarray, size: int, border: float) -> np.ndarray:
     """Return block means of `image` (at most `size` px long), border cut, in [0, 1].
 
@@ -422,9 +426,15 @@ def estimate_fade(image: np.ndarray, cal: Calibration = DEFAULT) -> FadeModel:
     Raises
     ------
     ImageError
-        If no pixel is usable (the image is entirely clipped to black or
+        If the image (or selected area) is smaller than :data:`MIN_SIDE` a
+        side, or no pixel is usable (it is entirely clipped to black or
         white).
     """
+    h, w = image.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        msg = (f"restore-color: the area is {w}×{h} px, too small to estimate the fading "
+               f"from (it needs at least {MIN_SIDE}×{MIN_SIDE} px); select a larger area")
+        raise ImageError(msg)
     thumb = statistics_thumbnail(image, cal.thumb, cal.border)
     channels = thumb.shape[-1]
     peak = _channel_max(thumb.reshape(-1, channels))

@@ -302,8 +302,9 @@ def _auto_light(image: np.ndarray, mask: np.ndarray | None, method: str) -> np.n
     w = np.ones(flat.shape[0]) if weights is None else weights.ravel()
     usable = (flat.max(axis=1) < _CLIPPED) & (flat.max(axis=1) > 1e-4) & (w > 0)
     if usable.sum() < 4:
-        msg = ("white-balance: no usable pixels to estimate the light from (the image "
-               "or selection is clipped to black or white)")
+        why = (f"the area has only {int((w > 0).sum())} px" if (w > 0).sum() < 4
+               else "the image or selection is clipped to black or white")
+        msg = f"white-balance: no usable pixels to estimate the light from ({why})"
         raise ImageError(msg)
     fu, wu = flat[usable], w[usable]
     estimates = []
@@ -313,13 +314,17 @@ def _auto_light(image: np.ndarray, mask: np.ndarray | None, method: str) -> np.n
         lum = fu @ _LUMA
         top = lum >= weighted_percentile(lum, wu, 99.0)[0]
         estimates.append((fu[top] * wu[top, None]).sum(axis=0) / wu[top].sum())
-    if method in ("gray-edge", "auto"):
+    if method in ("gray-edge", "auto") and min(thumb.shape[:2]) >= 2:  # edges need 2 px
         gy, gx = np.gradient(thumb, axis=(0, 1))
         mag = np.sqrt(gx * gx + gy * gy).reshape(-1, 3)
         ok = usable & (mag.max(axis=1) > 0)
         if ok.sum() >= 4:
             estimates.append(np.power(np.sum(mag[ok] ** 6 * w[ok, None], axis=0)
                                       / w[ok].sum(), 1.0 / 6.0))
+    if not estimates:
+        msg = ("white-balance: gray-edge found no edges to estimate the light from (the "
+               "image or selection is flat or too thin); use another method")
+        raise ImageError(msg)
     logs = np.log(np.maximum(np.array(estimates), 1e-9))
     logs -= logs[:, 1:2]
     return np.exp(np.median(logs, axis=0))

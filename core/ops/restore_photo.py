@@ -9,6 +9,7 @@ import numpy as np
 from ..engine import run
 from ..progress import Progress
 from ..registry import Param, operation
+from ._color_fade import MIN_SIDE as MIN_FADE_SIDE
 
 __all__ = ["BLUR_THRESHOLDS", "NOISE_FLOOR", "SHARPEN_SPREAD", "blur_spread", "restore_photo"]
 
@@ -178,7 +179,7 @@ def restore_photo(
 
     if defects:
         step("remove-defects", 0.0, 0.3, sensitivity=defects_sensitivity)
-    if color:
+    if color and min(out.shape[:2]) >= MIN_FADE_SIDE:  # else too small to estimate
         step("restore-color", 0.3, 0.4, strength=color_strength)
     measured = estimate_noise(out)
     noise = measured.sigma
