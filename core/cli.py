@@ -149,8 +149,9 @@ def _add_io_options(parser: argparse.ArgumentParser) -> None:
                     help="output file for one input, or folder for several (created if "
                          "missing); output names are the input names")
     io.add_argument("--mask", type=Path, metavar="FILE",
-                    help="selection / damage mask image (gray, 8 or 16 bit, white = "
-                         "selected); pixels outside it are left unchanged")
+                    help="selection / damage mask image (8 or 16 bit; its brightest "
+                         "channel times its opacity: white = selected); pixels outside it "
+                         "are left unchanged")
     io.add_argument("--output-mask", metavar="FILE",
                     help="where to write the mask a detection operation finds (file or "
                          "folder, like -o)")
@@ -461,12 +462,16 @@ def precheck(jobs: Sequence[Job], overwrite: bool) -> dict[int, str]:
 # -- processing one file ---------------------------------------------------------------
 @functools.lru_cache(maxsize=4)
 def _read_mask(path: str) -> np.ndarray:
-    """Load a mask image as float32 ``(H, W)``: gray, or the luminance of RGB."""
-    from .convert import luminance
-    from .fileio import load
+    """Load a mask image as float32 ``(H, W)``, read as a layer would be in a host.
 
-    image = load(path)
-    return image.color[..., 0] if image.is_gray else luminance(image.color)
+    Its brightest channel times its opacity (:func:`photomend.hosts.layers.painted`),
+    so a gray mask, white on transparency and a coloured detection layer
+    saved from a host all mean what they show.
+    """
+    from .fileio import load
+    from .hosts.layers import painted
+
+    return np.minimum(painted(load(path)), 1.0)
 
 
 def _mask_image(mask: np.ndarray, like: Image) -> Image:

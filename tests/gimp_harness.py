@@ -307,7 +307,7 @@ def _run_job(Gimp: Any, Gegl: Any, job: dict[str, Any], work: Path) -> dict[str,
     buffer.set(Gegl.Rectangle.new(0, 0, w, h), job["format"],
                np.ascontiguousarray(pixels).tobytes())
     buffer.flush()
-    extra = {}
+    extra = {"source": layer}
     for item in job.get("extra", []):
         values = np.load(work / item["input"])
         eh, ew = values.shape[:2]

@@ -32,8 +32,8 @@ PREFIX = PROCS.PREFIX
 OPS = photomend.operations()
 IMAGE_OPS = [s for s in OPS if s.output == "image"]
 REP = IMAGE_OPS[0] if IMAGE_OPS else None
-#: An operation that can add what it found as layers (the Qt dialog offers it).
-REPORTING = next((s for s in OPS if s.extra.get("report_layers")), None)
+#: An operation that can add the defects it found as layers (the Qt dialog offers it).
+REPORTING = next((s for s in OPS if "defects" in s.extra.get("report_layers", ())), None)
 W, H = 48, 40
 #: A second copy of the plug-in, installed with a photomend that lacks numpy.
 BROKEN = "photomend_gimp_nonumpy"
@@ -149,15 +149,32 @@ def _dust_channel() -> np.ndarray:
     return channel
 
 
+def _scratch_rgba() -> np.ndarray:
+    """A layer (placed at DAMAGE_LAYER_AT) painted white on transparency where a scratch is."""
+    rgba = np.zeros((30, 40, 4), np.uint8)
+    rgba[..., :3] = 255
+    rgba[6:9, 4:30, 3] = 255
+    return rgba
+
+
+DAMAGE_LAYER_AT = [9, 2]
+
+
 def _layer_jobs(session: gimp_harness.GimpSession) -> list[dict[str, Any]]:
-    """Layer parameters given a drawable: a PSF layer and a damage channel, both
-    offset from the (offset) target layer; then the damage chosen in the Qt dialog."""
+    """Layer parameters given a drawable: a PSF layer, a damage layer and a damage
+    channel, offset from the (offset) target layer; the target itself, refused; then
+    the damage chosen in the Qt dialog and in GIMP's."""
     psf = {"name": "psf", "kind": "layer", "offsets": [2, 1],
            "input": session.save("psf-layer.npy", _psf_rgba())}
     dust = {"name": "dust", "kind": "channel",
             "input": session.save("dust-channel.npy", _dust_channel())}
+    scratch = {"name": "scratch", "kind": "layer", "offsets": DAMAGE_LAYER_AT,
+               "input": session.save("scratch-layer.npy", _scratch_rgba())}
     deblur, remove = (photomend.get_operation(i) for i in ("deblur", "remove-defects"))
     return [
+        _job(session, "damage-layer", "rgb8", remove, canvas=[60, 52], offsets=[5, 3],
+             extra=[scratch], args={"damage": {"$drawable": "scratch"}}),
+        _job(session, "psf-itself", "rgb8", deblur, args={"psf": {"$drawable": "source"}}),
         _job(session, "psf-layer", "rgb8", deblur, canvas=[60, 52], offsets=[5, 3],
              extra=[psf], args={"psf": {"$drawable": "psf"}, "method": "wiener"}),
         _job(session, "damage-channel", "rgb16", remove, canvas=[60, 52], offsets=[5, 3],
@@ -598,6 +615,29 @@ def test_damage_from_a_channel_argument_lines_up_with_an_offset_layer(gimp):
     _assert_levels(after, expected, "filled through the damage channel")
     np.testing.assert_array_equal(after[plane == 0], before[plane == 0])
     assert not np.array_equal(after[plane > 0], before[plane > 0])
+
+
+def test_damage_from_an_offset_layer_argument(gimp):
+    out = gimp.job("damage-layer")
+    assert out["status"] == "success", out["message"]
+    before = gimp.load(out["before"])
+    canvas = np.zeros((52, 60), np.float32)  # the scratch layer in image coordinates
+    x, y = DAMAGE_LAYER_AT
+    canvas[y:y + 30, x:x + 40] = _scratch_rgba()[..., 3] / 255.0
+    plane = _local_plane(canvas, gimp.jobs["damage-layer"]["offsets"], before.shape)
+    assert plane.sum() > 50
+    expected = photomend.run("remove-defects", before, damage=plane)
+    after = gimp.layer("damage-layer", 0)
+    _assert_levels(after, expected, "filled through the offset damage layer")
+    np.testing.assert_array_equal(after[plane == 0], before[plane == 0])
+
+
+def test_the_layer_being_changed_is_refused_as_a_layer_parameter(gimp):
+    out = gimp.job("psf-itself")
+    assert out["status"] == "execution-error"
+    assert out["message"] == ("Psf: “source” is the layer being changed; choose another "
+                              "layer or channel")
+    np.testing.assert_array_equal(gimp.layer("psf-itself", 0), gimp.load(out["before"]))
 
 
 def test_qt_dialog_offers_the_other_drawables_for_layer_parameters(gimp):

@@ -155,6 +155,10 @@ def test_deblur_reports_its_psf_as_a_layer_that_reads_back_as_the_same_psf():
                   report=report)
     kernel = report["psf"]
     assert report["summary"] == f"motion length 9 angle 30, {kernel.shape[1]}×{kernel.shape[0]} px"
+    zero: dict = {}
+    photomend.run("deblur", image, blur="motion", length=9, angle=0, report=zero,
+                  method="wiener")
+    assert zero["summary"].startswith("motion length 9 angle 0, ")
     host = _Recorder()
     box = Box(3, 4, 60, 40)
     names = write_report(host, spec, box, report)
@@ -171,10 +175,22 @@ def test_deblur_reports_its_psf_as_a_layer_that_reads_back_as_the_same_psf():
 
     given: dict = {}
     photomend.run("deblur", image, psf=np.ones((3, 5), np.float32), report=given)
-    assert given["summary"] == "5×3 px"
+    assert given["summary"] == "given, 5×3 px"
     disk: dict = {}
     photomend.run("deblur", image, blur="defocus", radius=4.0, method="wiener", report=disk)
-    assert disk["summary"] == "defocus radius 4, 9×9 px"
+    assert disk["summary"] == "defocus radius 4 softness 0.5, 9×9 px"
+    # a PSF given as an array is what was used, whatever blur and its sizes say
+    mixed: dict = {}
+    photomend.run("deblur", image, psf=np.ones((1, 7), np.float32), blur="defocus",
+                  radius=3.0, method="wiener", report=mixed)
+    assert mixed["summary"] == "given, 7×1 px"
+    combined: dict = {}
+    photomend.run("deblur", image, blur="combined", sigma=1.0, radius=2.0, method="wiener",
+                  report=combined)
+    assert combined["summary"].startswith("combined sigma 1 radius 2, ")
+    far: dict = {}
+    photomend.run("deblur", image, blur="gaussian", sigma=6.25, method="wiener", report=far)
+    assert far["summary"].startswith("gaussian sigma 6.25, ")
     # a kernel larger than the box is cut around its centre
     big = np.zeros((9, 9), np.float32)
     big[4, :] = 1.0
@@ -244,3 +260,94 @@ def test_drawn_kernels_are_taken_as_drawn_not_measured():
     plane = kernel_plane(disk, Box(0, 0, 40, 30))
     got = layer_array(PSF, Image(color=plane[..., None], dtype=np.dtype(np.float32)))
     np.testing.assert_allclose(got, disk / disk.max(), atol=1e-6)
+
+
+def _star_canvas(rng):
+    """A 16-bit-like linear star on sky (Gaussian σ 1.6), 21×23 px, its true PSF."""
+    from photomend import psf as psfs
+
+    true = psfs.gaussian(1.6)
+    sky = np.full((21, 23), 0.12, np.float64)
+    kh, kw = true.shape
+    sky[10 - kh // 2:10 + kh // 2 + 1, 11 - kw // 2:11 + kw // 2 + 1] += 0.6 * true / true.max()
+    sky += rng.normal(0.0, 0.004, sky.shape)
+    return np.clip(sky, 0.0, 1.0).astype(np.float32), true
+
+
+@pytest.mark.parametrize("cut", ["ellipse", "feathered"])
+def test_a_star_cut_with_any_selection_shape_is_measured(cut):
+    from scipy import ndimage
+
+    rng = np.random.default_rng(12)
+    linear, true = _star_canvas(rng)
+    yy, xx = np.mgrid[0:21, 0:23]
+    inside = ((yy - 10) / 10.5) ** 2 + ((xx - 11) / 11.5) ** 2 <= 1.0
+    alpha = inside.astype(np.float32)
+    if cut == "feathered":
+        alpha = np.clip(ndimage.distance_transform_edt(inside) / 3.0, 0.0, 1.0).astype(np.float32)
+    color = np.zeros((60, 80, 3), np.float32)
+    full_alpha = np.zeros((60, 80), np.float32)
+    color[12:33, 30:53] = np.where(alpha[..., None] > 0, linear[..., None], 0.0)
+    full_alpha[12:33, 30:53] = alpha
+    layer = Image(color=color, alpha=full_alpha, dtype=np.dtype(np.uint16), transfer="linear")
+    kernel = layer_array(PSF, layer)
+    side = max(*kernel.shape, *true.shape)
+    assert abs(kernel.sum() - 1.0) < 1e-5
+    assert np.abs(_on_canvas(kernel, side) - _on_canvas(true, side)).sum() < 0.15
+
+
+@pytest.mark.parametrize("shape", ["square", "bar", "disk"])
+@pytest.mark.parametrize("ground", ["transparent", "black"])
+def test_solid_drawn_kernels_are_taken_as_drawn(shape, ground):
+    """A box, bar or disk painted in one colour is a kernel, not a photo to measure."""
+    yy, xx = np.mgrid[0:40, 0:50]
+    solid = {"square": (abs(yy - 20) <= 3) & (abs(xx - 25) <= 3),
+             "bar": (abs(yy - 20) <= 2) & (abs(xx - 25) <= 9),
+             "disk": (yy - 20) ** 2 + (xx - 25) ** 2 <= 16}[shape].astype(np.float32)
+    if ground == "transparent":
+        layer = Image(color=np.ones((40, 50, 3), np.float32), alpha=solid,
+                      dtype=np.dtype(np.uint8))
+    else:
+        layer = Image(color=np.repeat(solid[..., None], 3, axis=2), dtype=np.dtype(np.uint8))
+    rows, cols = np.flatnonzero(solid.any(axis=1)), np.flatnonzero(solid.any(axis=0))
+    np.testing.assert_array_equal(
+        layer_array(PSF, layer), solid[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
+
+
+def test_read_param_names_the_layer_that_cannot_be_read():
+    from photomend.errors import ImageError
+    from photomend.hosts.layers import LayerSource, read_param
+
+    def broken():
+        raise RuntimeError("GLib.Error: gimp-drawable-get-buffer failed")
+
+    with pytest.raises(ImageError, match=r"Damage: layer “Gone” could not be read "
+                                         r"\(GLib.Error: gimp-drawable"):
+        read_param(DAMAGE, LayerSource("9", "Gone", broken), (10, 10))
+    small = Image(color=np.ones((4, 5, 1), np.float32), dtype=np.dtype(np.uint8))
+    with pytest.raises(ImageError, match="“Small” was read as 5×4 px, not the image's 10×10"):
+        read_param(DAMAGE, LayerSource("1", "Small", lambda: small), (10, 10))
+    np.testing.assert_array_equal(
+        read_param(DAMAGE, LayerSource("1", "Small", lambda: small), (4, 5)), 1.0)
+
+
+def test_cli_masks_read_as_layers_do(tmp_path):
+    """--mask and --damage take the same picture to mean the same pixels."""
+    rng = np.random.default_rng(8)
+    photo = (rng.random((30, 36, 3)) * 255).astype(np.uint8)
+    PILImage.fromarray(photo).save(tmp_path / "in.png")
+    red = np.zeros((30, 36, 4), np.uint8)
+    red[..., 0] = 255
+    red[8:12, 4:30, 3] = 255  # a detection layer's red, opaque where marked
+    PILImage.fromarray(red, "RGBA").save(tmp_path / "mark.png")
+    assert main(["run", "inpaint", str(tmp_path / "in.png"), "-o", str(tmp_path / "a.png"),
+                 "--mask", str(tmp_path / "mark.png")]) == 0
+    assert main(["run", "remove-defects", str(tmp_path / "in.png"), "-o",
+                 str(tmp_path / "b.png"), "--damage", str(tmp_path / "mark.png")]) == 0
+    hole = np.zeros((30, 36), np.float32)
+    hole[8:12, 4:30] = 1.0
+    got = np.asarray(PILImage.open(tmp_path / "a.png"))
+    np.testing.assert_array_equal(got[hole == 0], photo[hole == 0])
+    assert not np.array_equal(got[hole > 0], photo[hole > 0])
+    expected = photomend.run("inpaint", photo, hole)
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1

@@ -473,3 +473,40 @@ def test_a_layer_of_the_wrong_size_is_refused(qtbot, image, settings_path):
                                                    "image's 80×60"):
         dialog.values()
     dialog.done(0)
+
+
+def test_layer_choices_change_all_or_nothing_and_stay_out_of_presets(qtbot, image,
+                                                                     settings_path):
+    from photomend.hosts.layers import LayerSource
+
+    spec = photomend.get_operation("remove-defects")
+    reads: list[str] = []
+    layers, _ = _layers(image, reads)
+    broken = LayerSource("13", "Broken", lambda: photomend.Image(
+        color=np.ones((3, 3, 3), np.float32), dtype=np.dtype(np.uint8)))
+    dialog = FilterDialog(spec, image, None, settings_path=settings_path,
+                          layers=[*layers, broken])
+    qtbot.addWidget(dialog)
+    dialog.preview.set_enabled(False)
+    for bad in ({"damage": "Damage", "infrared": "Nope"}, {"infrared": "Nope", "damage": "12"}):
+        with pytest.raises(photomend.ParameterError, match="no layer 'Nope'"):
+            dialog.set_values(bad)
+        assert dialog.layer_keys() == {"infrared": None, "damage": None}
+
+    dialog.set_values({"damage": "Broken", "sensitivity": 0.8})
+    with pytest.raises(photomend.ImageError, match="“Broken” was read as 3×3 px"):
+        dialog.values()
+    dialog.save_preset("strict")  # a bad layer choice does not block presets
+    assert "damage" not in json.loads(settings_path.read_text())["operations"][spec.id][
+        "presets"]["strict"]
+    dialog.set_values({"damage": "Damage", "sensitivity": 0.3})
+    dialog.load_preset("strict")
+    assert dialog.editors["sensitivity"].value() == pytest.approx(0.8)
+    assert dialog.layer_keys()["damage"] == "11"  # a preset leaves the layers chosen
+
+    dialog.values()
+    dialog.set_values({"damage": "Infrared"})
+    dialog.values()
+    assert list(dialog._layer_arrays) == ["damage"] and dialog._layer_arrays["damage"][0] == "12"
+    assert reads == ["11", "12"]
+    dialog.done(0)

@@ -27,18 +27,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import psf as psfs
-from ..errors import ParameterError
+from ..errors import ImageError, ParameterError, PhotomendError
 from ..image import Image
 from ..registry import ParamSpec
 
-__all__ = ["LayerSource", "layer_array", "painted"]
+__all__ = ["LayerSource", "layer_array", "painted", "read_param"]
 
 #: A kernel painted over more than this share of a layer's width or height
 #: is taken for a picked-by-mistake picture, not a PSF.
 _KERNEL_SHARE = 0.5
-#: A painted box whose rim is brighter than this share of its peak (median)
-#: is a photo of a point source, to be measured, not a drawn kernel.
+#: A pasted photo crop has a lit background along its edge (median above
+#: this share of the peak) and values that vary by more than this share of
+#: the peak; a drawn kernel has black there, or is one flat colour (a disk
+#: painted on transparency).
 _PHOTO_RIM = 0.05
+_PHOTO_VARIES = 0.01
 
 
 @dataclass(frozen=True)
@@ -127,25 +130,76 @@ def layer_array(param: ParamSpec, layer: Image, *, name: str = "the layer",
                "transparency")
         raise ParameterError(msg)
     box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    kernel = value[box]
-    if whole_layer and min(h, w) >= 5 and _is_photo(kernel):
-        # a photo of a point source: measure it (its channels averaged, linear light)
-        crop = layer.in_transfer("linear").color[box]
+    crop = _photo_crop(layer, box) if whole_layer and min(h, w) >= 5 else None
+    if crop is not None:
         try:
             return psfs.from_point_source(crop).astype(np.float32)
         except ParameterError as err:
             msg = f"{what} is a photo crop, read as a point source: {err}"
             raise ParameterError(msg) from None
-    return np.ascontiguousarray(kernel)
+    return np.ascontiguousarray(value[box])
 
 
-def _is_photo(painted_box: np.ndarray) -> bool:
-    """Whether a painted box is a piece of photo (a lit rim with no black pixel).
+def _photo_crop(layer: Image, box: tuple[slice, slice]) -> np.ndarray | None:
+    """Return the linear pixels to measure a PSF from, or None for a drawn kernel.
 
-    A drawn kernel, or a PSF layer photomend added, fades to black at its
-    corners; a crop of a photo has background all around.
+    A piece of photo pasted as a layer (a star with its sky, cut with any
+    selection shape) has lit background all along the edge of its opaque
+    part, and its values vary. A drawn kernel fades to black there, or is
+    one flat colour (a disk or bar painted on transparency, or a PSF layer
+    photomend added: one colour, opacity = kernel). A photo crop without a
+    point in it is refused by :func:`~photomend.psf.from_point_source`.
+    Transparent pixels of a photo crop get the background level.
     """
-    rim = np.concatenate([painted_box[0], painted_box[-1], painted_box[1:-1, 0],
-                          painted_box[1:-1, -1]])
-    return bool(rim.min() > 0.0
-                and float(np.median(rim)) > _PHOTO_RIM * float(painted_box.max()))
+    from scipy import ndimage
+
+    bright = layer.in_transfer("perceptual").color[box].max(axis=-1)
+    inside = (np.ones(bright.shape, dtype=bool) if layer.alpha is None
+              else layer.alpha[box] >= 0.5)
+    if inside.sum() < 25:
+        return None
+    edge = inside & ~ndimage.binary_erosion(inside, border_value=0)
+    rim = bright[edge]
+    peak = float(bright[inside].max())
+    varies = peak - float(bright[inside].min()) > _PHOTO_VARIES * peak
+    if not (rim.min() > 0.0 and float(np.median(rim)) > _PHOTO_RIM * peak and varies):
+        return None
+    linear = layer.in_transfer("linear").color[box].astype(np.float32, copy=True)
+    linear[~inside] = np.median(linear[edge], axis=0)
+    return linear
+
+
+def read_param(param: ParamSpec, source: LayerSource,
+               size: tuple[int, int]) -> np.ndarray:
+    """Read `source` as parameter `param` of an operation on a ``(h, w)`` target.
+
+    Parameters
+    ----------
+    param : ParamSpec
+        An array parameter with a layer role.
+    source : LayerSource
+        The layer chosen.
+    size : tuple of int
+        ``(height, width)`` of the target: an image-sized plane must match.
+
+    Raises
+    ------
+    ParameterError
+        As :func:`layer_array`.
+    ImageError
+        When the layer cannot be read, or a plane is not the target's size.
+    """
+    name = f"layer “{source.name}”"
+    try:
+        pixels = source.read()
+    except PhotomendError:
+        raise
+    except Exception as err:  # a host's own error: say which layer, keep the cause
+        msg = f"{param.label}: {name} could not be read ({err})"
+        raise ImageError(msg) from err
+    array = layer_array(param, pixels, name=name)
+    if param.layer == "plane" and array.shape != size:
+        msg = (f"{param.label}: {name} was read as {array.shape[1]}×{array.shape[0]} px, "
+               f"not the image's {size[1]}×{size[0]}")
+        raise ImageError(msg)
+    return array

@@ -477,20 +477,30 @@ def _off_centre(k: np.ndarray) -> float:
 
 
 #: Parameters named in a report's summary, per kind of blur.
-_SUMMARY_PARAMS = {"gaussian": ("sigma",), "defocus": ("radius",),
-                   "motion": ("length", "angle"), "combined": ("sigma", "radius", "length"),
-                   "shake": ()}
+_SUMMARY_PARAMS = {"gaussian": ("sigma",), "defocus": ("radius", "softness"),
+                   "motion": ("length", "angle"),
+                   "combined": ("sigma", "radius", "length", "angle")}
 
 
-def _summary(kernel: np.ndarray, params: Mapping[str, Any]) -> str:
-    """Describe the PSF used, e.g. ``'defocus radius 4.1, 9×9 px'``."""
+def _summary(kernel: np.ndarray, params: Mapping[str, Any], estimated: str | None) -> str:
+    """Describe the PSF used, e.g. ``'defocus radius 4.1 softness 0.5, 9×9 px'``.
+
+    The kind and sizes are named only when they made `kernel` (a PSF given
+    as an array is just "given", whatever `blur` says); `estimated` is the
+    kind of a free-form estimate made in this call.
+    """
     size = f"{kernel.shape[1]}×{kernel.shape[0]} px"
     kind = str(params.get("blur", ""))
-    if kind not in _SUMMARY_PARAMS:  # 'auto' with a PSF given
-        return size
-    values = " ".join(f"{name} {float(params[name]):.2g}" for name in _SUMMARY_PARAMS[kind]
-                      if params.get(name))
-    return f"{kind} {values}".strip() + f", {size}"
+    built = _parametric(params)
+    if built is not None and built.shape == kernel.shape and np.allclose(
+            _centred(built), kernel, atol=1e-6):
+        values = " ".join(f"{name} {float(params[name]):.3g}" for name in _SUMMARY_PARAMS[kind]
+                          if float(params.get(name, 0.0))
+                          or (name == "angle" and float(params.get("length", 0.0))))
+        return f"{kind} {values}, {size}"
+    if estimated is not None or kind == "shake":  # free-form, estimated here or before tiling
+        return f"{estimated or kind} (estimated), {size}"
+    return f"given, {size}"
 
 
 @operation("deblur", label="_Deblur (Deconvolve)", menu="Enhance", space="linear",
@@ -657,7 +667,7 @@ def deblur(
         report["noise"] = sigma_n
         described = {**params, "sigma": sigma, **(est.params if est is not None else {}),
                      "blur": est.kind if est is not None else blur}
-        report["summary"] = _summary(k, described)
+        report["summary"] = _summary(k, described, None if est is None else est.kind)
     sub = prog.span(share, 1.0)
     factor = _strength_factor(strength)
     if k.size == 1:  # a single pixel: nothing to undo

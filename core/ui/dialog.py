@@ -37,10 +37,10 @@ from PyQt5.QtWidgets import (
 )
 
 from .. import engine
-from ..errors import Cancelled, ImageError, ParameterError, PhotomendError
+from ..errors import Cancelled, ParameterError, PhotomendError
 from ..hosts.apply import Output
 from ..hosts.base import Box
-from ..hosts.layers import LayerSource, layer_array
+from ..hosts.layers import LayerSource, read_param
 from ..image import Image
 from ..progress import Progress
 from ..registry import OperationSpec
@@ -107,7 +107,8 @@ class FilterDialog(QDialog):
         super().__init__(parent)
         self.spec = spec
         self.layers = None if layers is None else list(layers)
-        self._layer_arrays: dict[tuple[str, str], np.ndarray] = {}
+        # The array read for each layer parameter, with the key it was read from.
+        self._layer_arrays: dict[str, tuple[str, np.ndarray]] = {}
         self.image = image if isinstance(image, Image) else Image.from_array(image)
         self.image_mask = (None if mask is None
                      else engine.as_mask(mask, (self.image.height, self.image.width)))
@@ -329,19 +330,14 @@ class FilterDialog(QDialog):
                 if isinstance(e, LayerEditor)}
 
     def _layer_array(self, name: str, key: str) -> np.ndarray:
-        """Read layer `key` as parameter `name` (once; the dialog keeps it)."""
-        cached = self._layer_arrays.get((name, key))
-        if cached is not None:
-            return cached
+        """Read layer `key` as parameter `name` (the dialog keeps the current one)."""
+        cached = self._layer_arrays.get(name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        self._layer_arrays.pop(name, None)  # a full-size plane: do not keep two
         source = next(s for s in self.layers or () if s.key == key)
-        param = self.spec.param(name)
-        array = layer_array(param, source.read(), name=f"layer “{source.name}”")
-        size = (self.image.height, self.image.width)
-        if param.layer == "plane" and array.shape != size:
-            msg = (f"{param.label}: layer “{source.name}” was read as {array.shape[1]}×"
-                   f"{array.shape[0]} px, not the image's {size[1]}×{size[0]}")
-            raise ImageError(msg)
-        self._layer_arrays[(name, key)] = array
+        array = read_param(self.spec.param(name), source, (self.image.height, self.image.width))
+        self._layer_arrays[name] = (key, array)
         return array
 
     def set_values(self, values: Mapping[str, Any]) -> None:
@@ -358,14 +354,22 @@ class FilterDialog(QDialog):
         current = {name: e.value() for name, e in self.editors.items() if name not in layered}
         bound = self.spec.bind({**current, **{k: v for k, v in values.items()
                                               if k not in layered}})
-        for name in layered.keys() & values.keys():
-            if isinstance(values[name], np.ndarray):
-                msg = f"{self.spec.param(name).label}: choose a layer (its name), not an array"
-                raise ParameterError(msg)
+        chosen: dict[str, int] = {}  # every layer looked up before anything changes
+        for name in layered:
+            if name in values:
+                if isinstance(values[name], np.ndarray):
+                    msg = (f"{self.spec.param(name).label}: choose a layer (its name), "
+                           "not an array")
+                    raise ParameterError(msg)
+                editor = self.editors[name]
+                assert isinstance(editor, LayerEditor)
+                chosen[name] = editor.index_of(values[name])
         self._loading = True
         try:
-            for name in layered.keys() & values.keys():  # first: an unknown layer raises
-                self.editors[name].set_value(values[name])
+            for name, index in chosen.items():
+                editor = self.editors[name]
+                assert isinstance(editor, LayerEditor)
+                editor.set_index(index)
             for name, editor in self.editors.items():
                 if name not in layered:
                     editor.set_value(bound[name])
@@ -428,8 +432,13 @@ class FilterDialog(QDialog):
         return list(self.settings.presets(self.spec))
 
     def save_preset(self, name: str) -> None:
-        """Save the values shown as preset `name` (replacing one of that name)."""
-        self.settings.save_preset(self.spec, name, self.values())
+        """Save the values shown as preset `name` (replacing one of that name).
+
+        Layer choices are not part of presets (layers differ between images).
+        """
+        layered = self.layer_keys()
+        self.settings.save_preset(self.spec, name, self.spec.bind(
+            {n: e.value() for n, e in self.editors.items() if n not in layered}))
         self._fill_presets(select=name.strip())
 
     def load_preset(self, name: str) -> None:
@@ -445,8 +454,10 @@ class FilterDialog(QDialog):
             known = ", ".join(repr(n) for n in presets) or "none"
             msg = f"{self.spec.plain_label} has no preset {name!r} (presets: {known})"
             raise PhotomendError(msg)
-        # defaults first: a preset saved before a parameter existed leaves it at default
-        self.set_values(self._widget_values({**self.spec.defaults(), **presets[name]}))
+        # defaults first: a preset saved before a parameter existed leaves it at default;
+        # the layers chosen stay (presets hold none)
+        values = self._widget_values({**self.spec.defaults(), **presets[name]})
+        self.set_values({k: v for k, v in values.items() if k not in self.layer_keys()})
         self._fill_presets(select=name)
 
     def delete_preset(self, name: str) -> None:

@@ -454,8 +454,8 @@ class LayerEditor(ParamEditor):
         key = self.combo.currentData()
         return None if key is None else str(key)
 
-    def set_value(self, value: Any) -> None:
-        """Choose a layer by key or by name; None chooses "None".
+    def index_of(self, value: Any) -> int:
+        """Return the item of a layer key or name (0, "None", for None).
 
         Raises
         ------
@@ -470,9 +470,23 @@ class LayerEditor(ParamEditor):
                               for i in range(1, self.combo.count())) or "none"
             msg = f"{self.spec.label}: there is no layer {value!r} (layers: {names})"
             raise ParameterError(msg)
+        return index
+
+    def set_index(self, index: int) -> None:
+        """Show item `index` without signalling a change."""
         self.combo.blockSignals(True)
         self.combo.setCurrentIndex(index)
         self.combo.blockSignals(False)
+
+    def set_value(self, value: Any) -> None:
+        """Choose a layer by key or by name; None chooses "None".
+
+        Raises
+        ------
+        ParameterError
+            If no offered layer has that key or name.
+        """
+        self.set_index(self.index_of(value))
 
 
 class OptionalEditor(ParamEditor):

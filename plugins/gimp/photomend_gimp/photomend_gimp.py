@@ -39,7 +39,7 @@ try:
 
     from photomend.hosts import Box, apply_operation
     from photomend.hosts.apply import plan_region, write_report, write_result
-    from photomend.hosts.layers import LayerSource, layer_array
+    from photomend.hosts.layers import LayerSource, read_param
     PROBLEM = None
 except Exception as exc:  # shown by the "setup problem" procedure below
     traceback.print_exc()
@@ -104,16 +104,19 @@ class GimpHost:
                 if item.is_group():
                     visit(item.get_children())
                 elif item.get_id() != self.drawable.get_id():
-                    found.append(LayerSource(str(item.get_id()), item.get_name(),
-                                             functools.partial(self.read_other, item)))
+                    found.append(self._source(item))
 
         visit(self.image.get_layers())
-        for channel in self.image.get_channels():
-            if channel.get_id() != self.drawable.get_id():
-                found.append(LayerSource(str(channel.get_id()),
-                                         f"{channel.get_name()} (channel)",
-                                         functools.partial(self.read_other, channel)))
+        found += [self._source(channel) for channel in self.image.get_channels()
+                  if channel.get_id() != self.drawable.get_id()]
         return found
+
+    def _source(self, drawable):
+        name = drawable.get_name()
+        if isinstance(drawable, Gimp.Channel):
+            name += " (channel)"
+        return LayerSource(str(drawable.get_id()), name,
+                           functools.partial(self.read_other, drawable))
 
     def read_other(self, drawable):
         """Read another layer or channel over this drawable's area (transparent outside).
@@ -133,13 +136,25 @@ class GimpHost:
         return photomend.Image.from_array(rgba.copy(), transfer="perceptual")
 
     def layer_params(self, spec, params):
-        """Replace drawables given for layer parameters with the arrays they stand for."""
+        """Replace drawables given for layer parameters with the arrays they stand for.
+
+        A drawable of another image, or the one being changed, is refused.
+        """
         out = dict(params)
         for param in spec.params:
             drawable = params.get(param.name)
-            if param.layer and isinstance(drawable, Gimp.Drawable):
-                out[param.name] = layer_array(param, self.read_other(drawable),
-                                              name=f"layer “{drawable.get_name()}”")
+            if not (param.layer and isinstance(drawable, Gimp.Drawable)):
+                continue
+            problem = None
+            if drawable.get_id() == self.drawable.get_id():
+                problem = "is the layer being changed; choose another layer or channel"
+            elif drawable.get_image().get_id() != self.image.get_id():
+                problem = "belongs to another image; choose a layer or channel of this one"
+            if problem:
+                msg = f"{param.label}: “{drawable.get_name()}” {problem}"
+                raise photomend.ParameterError(msg)
+            width, height = self.size()
+            out[param.name] = read_param(param, self._source(drawable), (height, width))
         return out
 
     def write(self, box, image, *, new_layer=None):
