@@ -100,7 +100,10 @@ def run(
         Pixels: ``(H, W)`` / ``(H, W, 1)`` gray, ``(H, W, 2)`` gray+alpha,
         ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA, as uint8, uint16, uint32,
         float16 or float32 (arrays are taken as perceptual, sRGB-encoded);
-        or an :class:`~photomend.image.Image`, which carries its transfer.
+        or an :class:`~photomend.image.Image`, which carries its transfer
+        and, from an RGBI scan, an infrared plane: operations that declare
+        ``scan_infrared`` (the dust finders) use it unless their infrared
+        parameter is given (set ``image.infrared = None`` to stop that).
     mask : array_like, optional
         ``(H, W)`` selection or damage mask in [0, 1] (bool and 8/16-bit
         levels accepted). Pixels where it is 0 never change; partial values
@@ -147,6 +150,11 @@ def run(
         raise ImageError(msg)
     convert.check_finite(img.color)
     height, width = img.height, img.width
+    scan_ir = str(spec.extra.get("scan_infrared") or "")
+    injected = bool(scan_ir and img.infrared is not None and values.get(scan_ir) is None)
+    if injected:
+        # An RGBI scan's own infrared plane (Digital ICE) unless one is given.
+        values[scan_ir] = img.infrared
 
     m = None if mask is None else as_mask(mask, (height, width))
     if m is not None and not (m > 0).any():
@@ -180,7 +188,8 @@ def run(
     result = _execute(spec, work, work_mask, values, prog, tile, op_report)
     prog.update(1.0)
     if report is not None:
-        report["params"] = dict(values)
+        # (not the scan's own infrared plane: a recipe saved as run must not carry it)
+        report["params"] = {k: v for k, v in values.items() if not (injected and k == scan_ir)}
         for key, value in (op_report or {}).items():
             if isinstance(value, np.ndarray) and value.shape == work.shape[:2]:
                 full = np.zeros((height, width), dtype=np.float32)

@@ -441,11 +441,23 @@ def resolved_recipe(recipe: Recipe, reports: Sequence[Mapping[str, Any]]) -> Rec
         inner = report.get("steps")
         if isinstance(inner, list) and inner and all(
                 isinstance(s, Mapping) and "op" in s for s in inner):
-            steps += [Step(str(s["op"]), dict(s.get("params", {}))) for s in inner]
+            steps += [Step(str(s["op"]), _portable(str(s["op"]), s.get("params", {})))
+                      for s in inner]
         else:
-            steps.append(Step(step.op, dict(report.get("params", step.params))))
+            steps.append(Step(step.op, _portable(step.op, report.get("params", step.params))))
     text = "as run" if not recipe.description else f"{recipe.description} (as run)"
     return Recipe(steps=steps, description=text)
+
+
+def _portable(op_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Return `params` without image-sized planes (a damage mask, an infrared plane).
+
+    They belong to one scan, so a recipe for a batch leaves them out (each
+    scan's own RGBI infrared plane is used again); kernels such as a PSF stay.
+    """
+    spec = registry.get(op_id)
+    planes = {p.name for p in spec.params if p.layer == "plane"}
+    return {k: v for k, v in params.items() if k not in planes}
 
 
 # -- running -------------------------------------------------------------

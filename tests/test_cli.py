@@ -16,6 +16,7 @@ import pytest
 import tifffile
 from PIL import Image as PILImage
 from PIL import ImageCms
+from scipy import ndimage
 
 import photomend
 from photomend import cli
@@ -491,3 +492,47 @@ def test_save_recipe_refuses_an_existing_file_and_survives_a_failed_first_input(
     saved = json.loads(recipe.read_text(encoding="utf-8"))
     assert saved["steps"][0]["op"] == "sharpen"
     assert saved["steps"][0]["params"]["radius"] == 2.0
+
+
+# -- RGBI scans ------------------------------------------------------------------
+def _write_rgbi(path: Path) -> np.ndarray:
+    rng = np.random.default_rng(5)
+    rgb = (0.3 + 0.4 * rng.random((48, 56, 3))) * 65535
+    ir = np.full((48, 56), 0.9 * 65535)
+    dust = np.zeros((48, 56), bool)
+    dust[10:13, 20:23] = True
+    ir[dust] = 0.15 * 65535
+    rgbi = np.dstack([rgb, ir]).round().astype(np.uint16)
+    tifffile.imwrite(path, rgbi, photometric="rgb", extrasamples=[0])
+    return dust
+
+
+def test_rgbi_scans_are_cleaned_from_their_infrared_plane(tmp_path):
+    dust = _write_rgbi(tmp_path / "scan.tif")
+    assert main(["run", "remove-defects", str(tmp_path / "scan.tif"), "-o",
+                 str(tmp_path / "ice.tif"), "--save-recipe", str(tmp_path / "r.json")]) == 0
+    assert main(["run", "remove-defects", str(tmp_path / "scan.tif"), "-o",
+                 str(tmp_path / "plain.tif"), "--no-infrared"]) == 0
+    scan = tifffile.imread(tmp_path / "scan.tif")
+    ice, plain = tifffile.imread(tmp_path / "ice.tif"), tifffile.imread(tmp_path / "plain.tif")
+    changed = np.abs(ice[..., :3].astype(int) - scan[..., :3]).max(axis=-1) > 0
+    assert changed[dust].all()
+    assert not changed[ndimage.binary_dilation(dust, iterations=3) == 0].any()
+    assert np.abs(plain[..., :3].astype(int) - scan[..., :3])[dust].max() == 0
+    for out in (ice, plain):  # the infrared plane is kept in the output
+        np.testing.assert_array_equal(out[..., 3], scan[..., 3])
+    params = json.loads((tmp_path / "r.json").read_text())["steps"][0]["params"]
+    assert params["infrared"] is None  # each scan of a batch uses its own plane
+
+
+def test_recipes_as_run_leave_out_per_scan_planes_but_keep_kernels(tmp_path):
+    from photomend.recipe import Recipe, Step, resolved_recipe
+
+    plane = np.ones((4, 4), np.float32)
+    psf = np.ones((3, 3), np.float32) / 9
+    recipe = Recipe(steps=[Step("remove-defects", {}), Step("deblur", {})])
+    reports = [{"params": {"sensitivity": 0.5, "damage": plane, "infrared": plane}},
+               {"params": {"psf": psf, "method": "wiener"}}]
+    steps = resolved_recipe(recipe, reports).steps
+    assert steps[0].params == {"sensitivity": 0.5}
+    assert steps[1].params["psf"] is psf

@@ -545,3 +545,47 @@ def test_each_polarity_is_judged_on_its_own_for_the_share():
     bright = defects.estimate_damage_share(img, max_size=12, polarity="bright")
     assert dark > 0 and bright > 0
     assert both == pytest.approx(dark + bright, rel=0.2)
+
+
+# -- an RGBI scan's own infrared plane (Digital ICE) -----------------------------
+def _rgbi_scan(seed: int = 0) -> tuple[Image, np.ndarray]:
+    """A textured scan whose infrared plane shows dust the colours do not."""
+    rng = np.random.default_rng(seed)
+    color = (0.3 + 0.4 * rng.random((64, 72, 3))).astype(np.float32)
+    ir = np.full((64, 72), 0.9, np.float32)
+    dust = np.zeros((64, 72), bool)
+    dust[20:23, 30:33] = True
+    dust[40, 10:40] = True  # a hair
+    ir[dust] = 0.15
+    return Image(color=color, dtype=np.dtype(np.uint16), infrared=ir), dust
+
+
+@pytest.mark.parametrize("op", ["detect-defects", "remove-defects", "restore-photo"])
+def test_a_scans_own_infrared_plane_is_used(op):
+    scan, dust = _rgbi_scan()
+    report: dict = {}
+    out = photomend.run(op, scan, report=report)
+    found = (out > 0.5) if op == "detect-defects" else (
+        np.abs(out.color - scan.color).max(axis=-1) > 1e-3 if op == "remove-defects"
+        else report["defects"] > 0.5)
+    assert found[dust].mean() > 0.9
+    assert not found[ndimage.binary_dilation(dust, iterations=3) == 0].any()
+    # the same through the infrared parameter, and nothing without a plane
+    given = photomend.run(op, Image(color=scan.color, dtype=scan.dtype), infrared=scan.infrared)
+    plain = photomend.run(op, Image(color=scan.color, dtype=scan.dtype))
+    if op == "detect-defects":
+        np.testing.assert_array_equal(given, out)
+        assert not (plain > 0.5)[dust].any()
+    elif op == "remove-defects":
+        np.testing.assert_array_equal(given.color, out.color)
+        assert np.abs(plain.color - scan.color)[dust].max() < 1e-3
+    # the plane belongs to this scan: it is not among the parameters reported
+    assert "infrared" not in report["params"]
+
+
+def test_an_infrared_parameter_given_wins_over_the_scans_own():
+    scan, dust = _rgbi_scan()
+    other = np.full(scan.infrared.shape, 0.9, np.float32)
+    other[5:8, 60:63] = 0.15
+    found = photomend.run("detect-defects", scan, infrared=other) > 0.5
+    assert found[5:8, 60:63].all() and not found[dust].any()

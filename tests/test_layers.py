@@ -33,7 +33,8 @@ def test_layer_roles_are_declared_where_a_layer_can_stand_in():
              for p in spec.params if p.layer}
     assert roles == {("deblur", "psf"): "kernel", ("detect-defects", "infrared"): "plane",
                      ("remove-defects", "infrared"): "plane",
-                     ("remove-defects", "damage"): "plane", ("inpaint", "source"): "plane"}
+                     ("remove-defects", "damage"): "plane", ("inpaint", "source"): "plane",
+                     ("restore-photo", "infrared"): "plane"}
     assert not photomend.get_operation("restore-color").param("curves").layer
 
 

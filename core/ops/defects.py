@@ -118,8 +118,8 @@ _DAMAGE = Annotated[np.ndarray | None, Param(
     kind="array", layer="plane")]
 _INFRARED = Annotated[np.ndarray | None, Param(
     "Infrared plane (H, W) of an RGBI film scan, same size as the image "
-    "(in a host: the layer holding it): damage is then found in it instead "
-    "of in the colours.",
+    "(an RGBI TIFF's own is used by itself; in a host: the layer holding it): "
+    "damage is then found in it instead of in the colours.",
     kind="array", layer="plane")]
 
 
@@ -524,7 +524,7 @@ def _given_damage(damage: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 @operation("detect-defects", label="_Detect Dust and Scratches", menu="Repair",
-           output="mask", local=True, halo=_halo, prepare=_prepare)
+           output="mask", local=True, halo=_halo, prepare=_prepare, scan_infrared="infrared")
 def detect_defects(
     image: np.ndarray,
     *,
@@ -619,7 +619,7 @@ def detect_defects(
 
 
 @operation("remove-defects", label="_Remove Dust and Scratches", menu="Repair",
-           local=True, halo=_remove_halo, prepare=_prepare)
+           local=True, halo=_remove_halo, prepare=_prepare, scan_infrared="infrared")
 def remove_defects(
     image: np.ndarray,
     *,

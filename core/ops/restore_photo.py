@@ -65,7 +65,7 @@ def _summary(info: dict[str, Any]) -> str:
 
 
 @operation("restore-photo", label="_Restore Old Photo", menu="Restore",
-           report_layers=("defects",))
+           report_layers=("defects",), scan_infrared="infrared")
 def restore_photo(
     image: np.ndarray,
     *,
@@ -96,6 +96,11 @@ def restore_photo(
     sharpen_amount: Annotated[float, Param(
         "Strength of the final sharpening on a soft photo.", min=0.0, max=2.0,
         step=0.05, label="Sharpen amount")] = 0.25,
+    infrared: Annotated[np.ndarray | None, Param(
+        "Infrared plane (H, W) of an RGBI film scan (an RGBI TIFF's own is used "
+        "by itself; in a host: the layer holding it): dust and scratches are then "
+        "found in it, as in Remove Dust and Scratches.",
+        kind="array", layer="plane", advanced=True)] = None,
     mask: np.ndarray | None = None,
     progress: Progress | None = None,
     report: dict[str, Any] | None = None,
@@ -124,6 +129,9 @@ def restore_photo(
         Amount of the final unsharp mask (radius 1 px, threshold at the
         noise level so grain is not sharpened) on a photo that measures
         soft; scaled down to 0 for sharper ones (:data:`SHARPEN_SPREAD`).
+    infrared : ndarray, optional
+        ``(H, W)`` infrared plane of an RGBI film scan, for the defects step
+        (see :func:`~photomend.ops.defects.remove_defects`).
     mask : ndarray, optional
         Selection; every step works only inside it (the engine blends).
     progress : Progress, optional
@@ -178,7 +186,7 @@ def restore_photo(
             info["defects"] = sub["defects"]
 
     if defects:
-        step("remove-defects", 0.0, 0.3, sensitivity=defects_sensitivity)
+        step("remove-defects", 0.0, 0.3, sensitivity=defects_sensitivity, infrared=infrared)
     if color and min(out.shape[:2]) >= MIN_FADE_SIDE:  # else too small to estimate
         step("restore-color", 0.3, 0.4, strength=color_strength)
     measured = estimate_noise(out)
