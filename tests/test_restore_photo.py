@@ -136,3 +136,33 @@ def test_tiny_areas_are_restored_without_the_colour_estimate(shape):
     big_report: dict = {}
     photomend.run("restore-photo", big, report=big_report)
     assert "restore-color" in [s["op"] for s in big_report["steps"]]
+
+
+def test_report_names_the_fading_and_cast_it_corrected():
+    """The estimates of the colour step (veil, dye loss, stain) are reported and summarised."""
+    from photomend.ops._color_fade import FadeModel, estimate_fade
+    from photomend.ops.color import fade_curves
+    from photomend.ops.restore_photo import _fade, _summary
+
+    base = synth.synthetic_scene((120, 160, 3), seed=3)
+    faded = synth.fade(base, 1)
+    report: dict = {}
+    photomend.run("restore-photo", faded.image, report=report, defects=False, denoise=False,
+                  deblur=False, sharpen=False)
+    model = estimate_fade(faded.image)
+    fade = report["fade"]
+    assert fade == _fade(model)
+    assert list(fade["dye_retention"].values()) == pytest.approx(list(model.retention))
+    assert fade["dye_retention"]["cyan"] < 0.9  # this print lost much of its cyan dye
+    cyan = round(100 * model.retention[0])
+    assert f"black {model.black_in:.2f}, dyes cyan {cyan} % magenta " in report["summary"]
+    (step,) = report["steps"]
+    np.testing.assert_allclose(step["params"]["curves"], fade_curves(faded.image), atol=1e-6)
+
+    stained = FadeModel(0.1, 0.1, 1.0, np.ones(3), np.array([0.0, 0.02, 0.16]))
+    assert _summary({"noise_sigma": 1.0, "fade": _fade(stained)}) == (
+        "noise σ 1.0, stain yellow 0.16 magenta 0.02")
+    clean_report: dict = {}
+    photomend.run("restore-photo", base, report=clean_report, defects=False, denoise=False,
+                  deblur=False, sharpen=False, color=False)
+    assert clean_report["fade"] is None and "dyes" not in clean_report["summary"]

@@ -6,10 +6,12 @@ from typing import Annotated, Any
 
 import numpy as np
 
-from ..engine import run
+from ..engine import context_box, run
 from ..progress import Progress
 from ..registry import Param, operation
 from ._color_fade import MIN_SIDE as MIN_FADE_SIDE
+from ._color_fade import FadeModel, estimate_fade
+from ._color_tone import CURVE_SAMPLES
 
 __all__ = ["BLUR_THRESHOLDS", "NOISE_FLOOR", "SHARPEN_SPREAD", "blur_spread", "restore_photo"]
 
@@ -54,13 +56,41 @@ def _blur_worth_undoing(kind: str, params: dict[str, float]) -> bool:
     return float(params.get(name, 0.0)) >= least
 
 
+#: Dye layers of a colour print, by the channel whose light each absorbs.
+DYES = ("cyan", "magenta", "yellow")
+
+
+def _fade(model: FadeModel) -> dict[str, Any]:
+    """Return a fade estimate as report data: veil, and per dye its retention and stain."""
+    out: dict[str, Any] = {"black_in": float(model.black_in), "black_out": float(model.black_out),
+                           "gain": float(model.gain)}
+    if len(model.retention) == len(DYES):
+        out["dye_retention"] = dict(zip(DYES, map(float, model.retention), strict=True))
+        out["stain"] = dict(zip(DYES, map(float, model.stain), strict=True))
+    return out
+
+
 def _summary(info: dict[str, Any]) -> str:
-    """Return the estimates of a run as short text, e.g. "noise σ 3.2, blur gaussian sigma 0.8"."""
+    """Return the estimates of a run as short text.
+
+    E.g. "noise σ 3.2, blur gaussian sigma 0.8, black 0.24, dyes cyan 54 %
+    magenta 95 % yellow 96 %, stain yellow 0.16 magenta 0.04".
+    """
     parts = [f"noise σ {float(info['noise_sigma']):.1f}"]
     blur = info.get("blur")
     if blur and blur["kind"] != "none":
-        values = " ".join(f"{k} {float(v):.2g}" for k, v in blur.items() if k != "kind")
+        values = " ".join(f"{k} {float(v):.3g}" for k, v in blur.items() if k != "kind")
         parts.append(f"blur {blur['kind']}" + (f" {values}" if values else ""))
+    fade = info.get("fade")
+    if fade:
+        if fade["black_in"] != fade["black_out"] or fade["gain"] != 1.0:
+            parts.append(f"black {fade['black_in']:.2f}")
+        kept = fade.get("dye_retention", {})
+        if any(r < 0.995 for r in kept.values()):
+            parts.append("dyes " + " ".join(f"{d} {100 * r:.0f} %" for d, r in kept.items()))
+        stain = sorted(fade.get("stain", {}).items(), key=lambda ds: -ds[1])
+        if stain and stain[0][1] >= 0.005:
+            parts.append("stain " + " ".join(f"{d} {s:.2f}" for d, s in stain if s >= 0.005))
     return ", ".join(parts)
 
 
@@ -142,9 +172,12 @@ def restore_photo(
         deblur or sharpening is on and the image is at least 16 px on
         each side; else None), ``blur_spread`` (its :func:`blur_spread`
         in px, 0 without an estimate), ``steps`` (what ran with
-        which parameters), ``defects`` (the defect mask) and ``summary``
-        (the estimates as short text, which hosts add to the names of the
-        report layers).
+        which parameters), ``fade`` (the fading and cast estimated for the
+        colour step: ``black_in``/``black_out``/``gain`` of the veil, and
+        per dye, cyan, magenta and yellow, its ``dye_retention`` and the
+        ``stain`` density added by yellowing; None when the step did not
+        run), ``defects`` (the defect mask) and ``summary`` (the estimates
+        as short text, which hosts add to the names of the report layers).
 
     Returns
     -------
@@ -173,7 +206,7 @@ def restore_photo(
     out = image
     steps: list[dict[str, Any]] = []
     info: dict[str, Any] = {"steps": steps, "noise_sigma": None, "blur": None,
-                            "blur_spread": 0.0}
+                            "blur_spread": 0.0, "fade": None}
 
     def step(op_id: str, start: float, stop: float, **params: Any) -> None:
         nonlocal out
@@ -187,8 +220,13 @@ def restore_photo(
 
     if defects:
         step("remove-defects", 0.0, 0.3, sensitivity=defects_sensitivity, infrared=infrared)
-    if color and min(out.shape[:2]) >= MIN_FADE_SIDE:  # else too small to estimate
-        step("restore-color", 0.3, 0.4, strength=color_strength)
+    # The fade is estimated where Restore Faded Colour would: on the selection's box.
+    region = out if mask is None else out[context_box(mask, 0)]
+    if color and min(region.shape[:2]) >= MIN_FADE_SIDE:  # else too small to estimate
+        model = estimate_fade(region)
+        info["fade"] = _fade(model)
+        step("restore-color", 0.3, 0.4, strength=color_strength,
+             curves=model.curves(CURVE_SAMPLES))
     measured = estimate_noise(out)
     noise = measured.sigma
     info["noise_sigma"] = float(noise)
