@@ -149,7 +149,7 @@ def test_deblur_reports_its_psf_as_a_layer_that_reads_back_as_the_same_psf():
     from photomend.hosts.base import Box
 
     spec = photomend.get_operation("deblur")
-    assert spec.extra["report_layers"] == ("psf",)
+    assert spec.extra["report_layers"] == spec.extra["report_kernels"] == ("psf",)
     image = np.random.default_rng(5).random((50, 70, 3)).astype(np.float32)
     report: dict = {}
     photomend.run("deblur", image, blur="motion", length=9, angle=30, method="wiener",
@@ -197,6 +197,10 @@ def test_deblur_reports_its_psf_as_a_layer_that_reads_back_as_the_same_psf():
     big[4, :] = 1.0
     np.testing.assert_array_equal(kernel_plane(big, Box(0, 0, 5, 3)),
                                   [[0, 0, 0, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]])
+    # a kernel exactly the size of the area is still drawn as a kernel (peak 1)
+    same = _Recorder()
+    write_report(same, spec, Box(0, 0, 3, 3), {"psf": np.full((3, 3), 1 / 9, np.float32)})
+    np.testing.assert_array_equal(same.layers[0][1], np.ones((3, 3)))
 
 
 def test_reports_add_only_image_sized_masks_and_declared_kernels():

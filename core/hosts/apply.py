@@ -117,22 +117,23 @@ def write_report(host: Host, spec: registry.OperationSpec, box: Box,
     """Put the masks of a run's report on new layers/channels; return their names.
 
     Every ``(h, w)`` float array in `report` (e.g. the defect mask that
-    Restore Old Photo found), and every smaller 2-D array the operation
-    declares among its ``report_layers`` (deblur's PSF, drawn at the centre
-    by :func:`kernel_plane`), becomes a layer named ``"<label>: <key>"``,
+    Restore Old Photo found), and every kernel the operation declares among
+    its ``report_kernels`` (deblur's PSF, drawn at the centre by
+    :func:`kernel_plane`, whatever its size), becomes a layer named
+    ``"<label>: <key>"``,
     followed by the report's ``summary`` of its estimates when it has one,
     e.g. ``"Restore Old Photo: defects (noise σ 3.2, blur gaussian sigma 0.8)"``.
     """
     names = []
     found = report.get("summary") or ""
-    declared = spec.extra.get("report_layers", ())
+    kernels = spec.extra.get("report_kernels", ())
     for key, value in report.items():
         if not isinstance(value, np.ndarray) or value.ndim != 2:
             continue
-        if value.shape != (box.height, box.width):
-            if key not in declared:
-                continue
+        if key in kernels:  # even one the size of the area: drawn, peak at 1
             value = kernel_plane(value, box)
+        elif value.shape != (box.height, box.width):
+            continue
         name = f"{spec.plain_label}: {key}" + (f" ({found})" if found else "")
         host.write_mask(box, value.astype(np.float32, copy=False), name)
         names.append(name)

@@ -505,7 +505,7 @@ def _summary(kernel: np.ndarray, params: Mapping[str, Any], estimated: str | Non
 
 @operation("deblur", label="_Deblur (Deconvolve)", menu="Enhance", space="linear",
            local=True, halo=_halo, prepare=_prepare, prepare_share=_prepare_share,
-           report_layers=("psf",))
+           report_layers=("psf",), report_kernels=("psf",))
 def deblur(
     image: np.ndarray,
     *,
