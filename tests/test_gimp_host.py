@@ -635,7 +635,7 @@ def test_damage_from_an_offset_layer_argument(gimp):
 def test_the_layer_being_changed_is_refused_as_a_layer_parameter(gimp):
     out = gimp.job("psf-itself")
     assert out["status"] == "execution-error"
-    assert out["message"] == ("Psf: “source” is the layer being changed; choose another "
+    assert out["message"] == ("PSF: “source” is the layer being changed; choose another "
                               "layer or channel")
     np.testing.assert_array_equal(gimp.layer("psf-itself", 0), gimp.load(out["before"]))
 

@@ -89,7 +89,7 @@ def test_a_kernel_is_cropped_to_what_is_painted():
 
 
 def test_kernel_layer_refusals_name_the_problem():
-    with pytest.raises(ParameterError, match=r"Psf \(layer “Empty”\) is empty"):
+    with pytest.raises(ParameterError, match=r"PSF \(layer “Empty”\) is empty"):
         layer_array(PSF, _layer(np.zeros((20, 20), np.float32)), name="layer “Empty”")
     photo = np.random.default_rng(1).random((20, 30)).astype(np.float32) + 0.1
     with pytest.raises(ParameterError, match="painted over 30×20 of its 30×20 px"):
@@ -249,7 +249,7 @@ def test_a_photo_of_a_point_source_pasted_as_a_layer_is_measured():
 
     # a sky without a star is refused, saying why
     color[12:33, 30:53] = (0.12 + rng.normal(0.0, 0.004, (21, 23)))[..., None]
-    with pytest.raises(ParameterError, match=r"Psf \(layer “sky”\) is a photo crop, read as "
+    with pytest.raises(ParameterError, match=r"PSF \(layer “sky”\) is a photo crop, read as "
                                              "a point source: no point source"):
         layer_array(PSF, Image(color=color, alpha=alpha, dtype=np.dtype(np.uint16),
                                transfer="linear"), name="layer “sky”")

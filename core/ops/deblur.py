@@ -563,7 +563,7 @@ def deblur(
         "to what is painted), or with a star or glint copied from the photo "
         "and pasted (measured: sky subtracted, spot isolated). It overrides "
         "blur and the sizes, and is normalised and centred.",
-        kind="array", layer="kernel")] = None,
+        kind="array", layer="kernel", label="PSF")] = None,
     progress: Progress | None = None,
     report: dict[str, Any] | None = None,
 ) -> np.ndarray:
