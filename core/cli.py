@@ -158,7 +158,8 @@ def _add_io_options(parser: argparse.ArgumentParser) -> None:
     io.add_argument("--no-infrared", action="store_true",
                     help="do not find dust in the infrared plane of RGBI scans (it is "
                          "used by default, as Digital ICE does); for black-and-white "
-                         "silver film and Kodachrome, which are opaque to infrared")
+                         "silver film and Kodachrome, which are opaque to infrared. "
+                         "Saved in --save-recipe recipes (\"infrared\": \"ignore\")")
     io.add_argument("--overwrite", action="store_true",
                     help="replace existing output files (never done otherwise)")
     io.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
@@ -263,7 +264,6 @@ class RunRequest:
     depth: int | None
     save_recipe: Path | None
     report: Path | None = None
-    use_infrared: bool = True
 
 
 def parse_run(argv: Sequence[str]) -> RunRequest:
@@ -289,14 +289,15 @@ def parse_run(argv: Sequence[str]) -> RunRequest:
             msg = "name an operation (photomend run OP ...) or a recipe (--recipe FILE)"
             raise PhotomendError(msg)
         recipe = load_recipe(ns.recipe)
+    if ns.no_infrared:
+        recipe = replace(recipe, use_infrared=False)
     if ns.jobs < 0:
         msg = f"--jobs must be 0 (one per CPU) or more, got {ns.jobs}"
         raise ParameterError(msg)
     jobs = ns.jobs if ns.jobs > 0 else (os.cpu_count() or 1)
     return RunRequest(recipe=recipe, inputs=tuple(ns.inputs), output=ns.output, mask=ns.mask,
                       output_mask=ns.output_mask, overwrite=ns.overwrite, jobs=jobs,
-                      depth=ns.depth, save_recipe=ns.save_recipe, report=ns.report,
-                      use_infrared=not ns.no_infrared)
+                      depth=ns.depth, save_recipe=ns.save_recipe, report=ns.report)
 
 
 def _lookup_op(name: str) -> OperationSpec:
@@ -368,8 +369,6 @@ class Plan:
     report: Path | None = None
     #: Where the first input's job writes the recipe as it ran (--save-recipe).
     save_recipe: Path | None = None
-    #: Whether the dust finders use an RGBI scan's infrared plane (not --no-infrared).
-    use_infrared: bool = True
 
 
 def _is_folder(path: str, count: int) -> bool:
@@ -504,11 +503,7 @@ def process(job: Job, plan: Plan, progress: Callable[[float], Any] | None = None
     if plan.mask is not None:
         mask = as_mask(_read_mask(str(plan.mask)), (image.height, image.width),
                        what=f"mask {plan.mask.name}")
-    # --no-infrared: the plane is not used, but still written to a TIFF output
-    work = image if plan.use_infrared else replace(image, infrared=None)
-    result = replay(work, plan.recipe, mask, progress)
-    if work is not image:
-        result = replace(result, image=replace(result.image, infrared=image.infrared))
+    result = replay(image, plan.recipe, mask, progress)
     depth = None if plan.depth is None else DEPTHS[plan.depth]
     if job.output is not None:
         save(result.image, job.output, like=image, dtype=depth, overwrite=plan.overwrite)
@@ -766,7 +761,7 @@ def run_batch(request: RunRequest, stderr: TextIO) -> int:
     check_masks(request.recipe, request.mask is not None)
     plan = Plan(recipe=request.recipe, mask=request.mask, depth=request.depth,
                 overwrite=request.overwrite, report=request.report,
-                save_recipe=request.save_recipe, use_infrared=request.use_infrared)
+                save_recipe=request.save_recipe)
     if request.save_recipe is not None:
         # Written as run by the first input's job; refuse an existing file now.
         if request.save_recipe.exists() and not request.overwrite:

@@ -103,7 +103,9 @@ def run(
         or an :class:`~photomend.image.Image`, which carries its transfer
         and, from an RGBI scan, an infrared plane: operations that declare
         ``scan_infrared`` (the dust finders) use it unless their infrared
-        parameter is given (set ``image.infrared = None`` to stop that).
+        parameter, or one declared in ``scan_infrared_unless`` (a damage
+        mask), is given; pass ``dataclasses.replace(image, infrared=None)``
+        to stop that.
     mask : array_like, optional
         ``(H, W)`` selection or damage mask in [0, 1] (bool and 8/16-bit
         levels accepted). Pixels where it is 0 never change; partial values
@@ -151,7 +153,10 @@ def run(
     convert.check_finite(img.color)
     height, width = img.height, img.width
     scan_ir = str(spec.extra.get("scan_infrared") or "")
-    injected = bool(scan_ir and img.infrared is not None and values.get(scan_ir) is None)
+    # (not where a parameter that replaces detection is given, e.g. a damage mask)
+    instead = [values.get(name) for name in spec.extra.get("scan_infrared_unless", ())]
+    injected = bool(scan_ir and img.infrared is not None and values.get(scan_ir) is None
+                    and all(v is None for v in instead))
     if injected:
         # An RGBI scan's own infrared plane (Digital ICE) unless one is given.
         values[scan_ir] = img.infrared

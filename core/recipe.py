@@ -28,6 +28,10 @@ A recipe is a UTF-8 JSON object::
     Free text for people.
 ``generator`` (optional)
     Free text naming the program that wrote the file; ignored on reading.
+``infrared`` (optional)
+    ``"use"`` (the default) or ``"ignore"``: whether the dust finders use
+    the infrared plane of RGBI scans (``"ignore"`` for black-and-white
+    silver film and Kodachrome, which are opaque to infrared).
 ``steps``
     Non-empty list, run in order. Each step is an object with exactly
     ``op`` (an operation id as listed by ``photomend ops``) and ``params``
@@ -58,7 +62,7 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, overload
 
@@ -135,11 +139,14 @@ class Recipe:
         mappings are accepted and converted.
     description : str
         Free text for people.
+    use_infrared : bool
+        Whether the dust finders use an RGBI scan's own infrared plane.
     """
 
     version: int = VERSION
     steps: list[Step] = field(default_factory=list)
     description: str = ""
+    use_infrared: bool = True
 
     def __post_init__(self) -> None:
         self.steps = [s if isinstance(s, Step) else _step_from_data(s, i + 1)
@@ -155,6 +162,8 @@ class Recipe:
         data: dict[str, Any] = {"format": FORMAT, "version": self.version}
         if self.description:
             data["description"] = self.description
+        if not self.use_infrared:
+            data["infrared"] = "ignore"
         data["generator"] = f"photomend {__version__}"
         data["steps"] = [s.to_dict() for s in self.steps]
         return data
@@ -225,7 +234,8 @@ def recipe_from_dict(data: Any, *, source: str = "recipe") -> Recipe:
         msg = (f"{source}: recipe version {version} was written by a newer photomend; "
                f"this one ({__version__}) reads versions up to {VERSION}")
         raise RecipeError(msg)
-    unknown = sorted(set(data) - {"format", "version", "description", "generator", "steps"})
+    unknown = sorted(set(data) - {"format", "version", "description", "generator", "steps",
+                                  "infrared"})
     if unknown:
         msg = f"{source}: unknown recipe key {unknown[0]!r}"
         raise RecipeError(msg)
@@ -237,11 +247,16 @@ def recipe_from_dict(data: Any, *, source: str = "recipe") -> Recipe:
     if not isinstance(description, str):
         msg = f"{source}: the recipe description must be text"
         raise RecipeError(msg)
+    infrared = data.get("infrared", "use")
+    if infrared not in ("use", "ignore"):
+        msg = f'{source}: "infrared" must be "use" or "ignore", got {infrared!r}'
+        raise RecipeError(msg)
     try:
         parsed = [_step_from_data(s, i + 1) for i, s in enumerate(steps)]
     except RecipeError as err:
         raise RecipeError(f"{source}: {err}") from None
-    return Recipe(version=version, steps=parsed, description=description)
+    return Recipe(version=version, steps=parsed, description=description,
+                  use_infrared=infrared == "use")
 
 
 def _step_from_data(data: Any, number: int) -> Step:
@@ -299,7 +314,8 @@ def validate_recipe(recipe: Recipe, *, source: str = "") -> Recipe:
             detail = _strip_op(err, step.op)
             raise type(err)(f"{where}step {number} ({step.op}): {detail}") from None
         resolved.append(Step(spec.id, values))
-    return Recipe(version=VERSION, steps=resolved, description=recipe.description)
+    return Recipe(version=VERSION, steps=resolved, description=recipe.description,
+                  use_infrared=recipe.use_infrared)
 
 
 def _strip_op(err: Exception, op: str) -> str:
@@ -435,29 +451,22 @@ def resolved_recipe(recipe: Recipe, reports: Sequence[Mapping[str, Any]]) -> Rec
     Recipe
         Steps that repeat exactly what was done — estimates such as the noise
         level included — so a batch gets the parameters chosen on one scan.
+        Per-scan planes (a damage mask, an infrared plane) are left out
+        (:meth:`~photomend.registry.OperationSpec.portable`): each scan's
+        own RGBI infrared plane is used again.
     """
     steps: list[Step] = []
     for step, report in zip(recipe.steps, reports, strict=True):
         inner = report.get("steps")
         if isinstance(inner, list) and inner and all(
                 isinstance(s, Mapping) and "op" in s for s in inner):
-            steps += [Step(str(s["op"]), _portable(str(s["op"]), s.get("params", {})))
+            steps += [Step(str(s["op"]), registry.get(str(s["op"])).portable(s.get("params", {})))
                       for s in inner]
         else:
-            steps.append(Step(step.op, _portable(step.op, report.get("params", step.params))))
+            steps.append(Step(step.op, registry.get(step.op).portable(
+                report.get("params", step.params))))
     text = "as run" if not recipe.description else f"{recipe.description} (as run)"
-    return Recipe(steps=steps, description=text)
-
-
-def _portable(op_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Return `params` without image-sized planes (a damage mask, an infrared plane).
-
-    They belong to one scan, so a recipe for a batch leaves them out (each
-    scan's own RGBI infrared plane is used again); kernels such as a PSF stay.
-    """
-    spec = registry.get(op_id)
-    planes = {p.name for p in spec.params if p.layer == "plane"}
-    return {k: v for k, v in params.items() if k not in planes}
+    return Recipe(steps=steps, description=text, use_infrared=recipe.use_infrared)
 
 
 # -- running -------------------------------------------------------------
@@ -525,7 +534,8 @@ def replay(image: Image, recipe: Recipe, mask: Any = None,
     selection = None if mask is None else as_mask(mask, (image.height, image.width))
     damage = selection
     prog = as_progress(progress)
-    current = image
+    # infrared "ignore": the plane is not used, but kept in the result
+    current = image if recipe.use_infrared else replace(image, infrared=None)
     reports: list[dict[str, Any]] = []
     for number, step in enumerate(steps, start=1):
         spec = registry.get(step.op)
@@ -543,6 +553,8 @@ def replay(image: Image, recipe: Recipe, mask: Any = None,
             damage = host.masks[spec.plain_label]
         else:
             current = host.image
+    if not recipe.use_infrared:
+        current = replace(current, infrared=image.infrared)
     return RecipeResult(current, None if damage is selection else damage, reports)
 
 

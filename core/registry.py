@@ -336,6 +336,15 @@ class OperationSpec:
             out[p.name] = p.validate(values.get(p.name, p.default), self.id)
         return out
 
+    def portable(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Return `params` without image-sized planes (a damage mask, an infrared plane).
+
+        They belong to one image, so recipes and step reports leave them
+        out; kernels such as a PSF stay.
+        """
+        planes = {p.name for p in self.params if p.layer == "plane"}
+        return {k: v for k, v in params.items() if k not in planes}
+
     def halo(self, params: Mapping[str, Any]) -> int | None:
         """Return the context margin in pixels, or None if the whole image is needed."""
         rule = self.halo_rule

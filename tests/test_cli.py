@@ -536,3 +536,42 @@ def test_recipes_as_run_leave_out_per_scan_planes_but_keep_kernels(tmp_path):
     steps = resolved_recipe(recipe, reports).steps
     assert steps[0].params == {"sensitivity": 0.5}
     assert steps[1].params["psf"] is psf
+
+
+def test_no_infrared_is_kept_in_recipes_and_replayed(tmp_path):
+    dust = _write_rgbi(tmp_path / "scan.tif")
+    assert main(["run", "remove-defects", str(tmp_path / "scan.tif"), "-o",
+                 str(tmp_path / "a.tif"), "--no-infrared",
+                 "--save-recipe", str(tmp_path / "r.json")]) == 0
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["infrared"] == "ignore"
+    assert main(["run", "--recipe", str(tmp_path / "r.json"), str(tmp_path / "scan.tif"),
+                 "-o", str(tmp_path / "b.tif")]) == 0
+    scan = tifffile.imread(tmp_path / "scan.tif")
+    replayed = tifffile.imread(tmp_path / "b.tif")
+    assert np.abs(replayed[..., :3].astype(int) - scan[..., :3])[dust].max() == 0
+    np.testing.assert_array_equal(replayed[..., 3], scan[..., 3])
+    # with a damage mask the infrared plane is not used (nor refused as "both")
+    damage = np.zeros((48, 56), np.uint8)
+    damage[30:33, 5:25] = 255
+    PILImage.fromarray(damage).save(tmp_path / "damage.png")
+    assert main(["run", "remove-defects", str(tmp_path / "scan.tif"), "-o",
+                 str(tmp_path / "c.tif"), "--damage", str(tmp_path / "damage.png")]) == 0
+    filled = tifffile.imread(tmp_path / "c.tif")
+    changed = np.abs(filled[..., :3].astype(int) - scan[..., :3]).max(axis=-1) > 0
+    assert changed[damage > 0].any() and not changed[dust].any()
+    data["infrared"] = "maybe"
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    assert main(["run", "--recipe", str(tmp_path / "bad.json"), str(tmp_path / "scan.tif"),
+                 "-o", str(tmp_path / "d.tif")]) != 0
+
+
+def test_restore_photo_reports_of_rgbi_scans_hold_no_infrared_plane(tmp_path):
+    _write_rgbi(tmp_path / "scan.tif")
+    assert main(["run", "restore-photo", str(tmp_path / "scan.tif"), "-o",
+                 str(tmp_path / "out.tif"), "--report", str(tmp_path / "rep")]) == 0
+    report = json.loads((tmp_path / "rep" / "scan-report.json").read_text())
+    (step,) = report["steps"]
+    inner = {s["op"]: s["params"] for s in step["steps"]}
+    assert "infrared" not in inner["remove-defects"] and "infrared" not in step["params"]
+    assert len(list((tmp_path / "rep").glob("*.png"))) == 1  # the defects found, no plane

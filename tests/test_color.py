@@ -471,3 +471,16 @@ def test_gray_edge_without_edges_says_so():
         photomend.run("white-balance", flat, method="gray-edge")
     with pytest.raises(ImageError, match="gray-edge found no edges"):
         photomend.run("white-balance", flat[:1], method="gray-edge")
+
+
+def test_white_balance_names_a_selection_too_small_to_estimate_from():
+    rng = np.random.default_rng(9)
+    image = (0.2 + 0.6 * rng.random((600, 800, 3))).astype(np.float32)
+    few = np.zeros((600, 800), np.float32)
+    few[100, 100:104] = 1.0  # 4 px, in one block of the statistics
+    with pytest.raises(ImageError, match=r"\(the selection is too small a part of the image\)"):
+        photomend.run("white-balance", image, few)
+    one = np.zeros((600, 800), np.float32)
+    one[5, 5] = 1.0
+    with pytest.raises(ImageError, match=r"\(the area has only 1 px\)"):
+        photomend.run("white-balance", image, one)

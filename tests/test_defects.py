@@ -576,9 +576,12 @@ def test_a_scans_own_infrared_plane_is_used(op):
     if op == "detect-defects":
         np.testing.assert_array_equal(given, out)
         assert not (plain > 0.5)[dust].any()
-    elif op == "remove-defects":
+    else:
         np.testing.assert_array_equal(given.color, out.color)
-        assert np.abs(plain.color - scan.color)[dust].max() < 1e-3
+        if op == "remove-defects":
+            assert np.abs(plain.color - scan.color)[dust].max() < 1e-3
+        else:  # restore-photo changes the whole photo; its dust is found only with the plane
+            assert not np.array_equal(plain.color, out.color)
     # the plane belongs to this scan: it is not among the parameters reported
     assert "infrared" not in report["params"]
 
@@ -589,3 +592,18 @@ def test_an_infrared_parameter_given_wins_over_the_scans_own():
     other[5:8, 60:63] = 0.15
     found = photomend.run("detect-defects", scan, infrared=other) > 0.5
     assert found[5:8, 60:63].all() and not found[dust].any()
+
+
+def test_a_damage_mask_given_for_an_rgbi_scan_is_filled_as_given():
+    """The scan's infrared plane is not used when the damage to fill is given."""
+    scan, dust = _rgbi_scan()
+    given = np.zeros(dust.shape, np.float32)
+    given[50:53, 50:60] = 1.0
+    out = photomend.run("remove-defects", scan, damage=given)
+    changed = np.abs(out.color - scan.color).max(axis=-1) > 1e-6
+    assert changed[given > 0].any() and not changed[given == 0].any()
+    report: dict = {}
+    photomend.run("restore-photo", scan, report=report, denoise=False, deblur=False,
+                  sharpen=False, color=False)
+    (step,) = report["steps"]  # the plane belongs to the scan: not in the step's report
+    assert step["op"] == "remove-defects" and "infrared" not in step["params"]

@@ -166,3 +166,18 @@ def test_report_names_the_fading_and_cast_it_corrected():
     photomend.run("restore-photo", base, report=clean_report, defects=False, denoise=False,
                   deblur=False, sharpen=False, color=False)
     assert clean_report["fade"] is None and "dyes" not in clean_report["summary"]
+
+
+def test_a_feathered_selection_blends_the_restoration_once():
+    """Partly selected pixels get that share of the full restoration (not its square)."""
+    base = synth.synthetic_scene((96, 120, 3), seed=4)
+    aged = synth.fade(base, 2).image
+    full = np.zeros((96, 120), np.float32)
+    full[20:80, 30:100] = 1.0
+    feathered = full.copy()
+    feathered[20:80, 30:45] = 0.5
+    whole = photomend.run("restore-photo", aged, full, defects=False)
+    part = photomend.run("restore-photo", aged, feathered, defects=False)
+    expected = aged + feathered[..., None] * (whole - aged)
+    np.testing.assert_allclose(part, expected, atol=2e-6)
+    assert np.abs(part - aged)[20:80, 30:45].max() > 0.02

@@ -302,7 +302,9 @@ def _auto_light(image: np.ndarray, mask: np.ndarray | None, method: str) -> np.n
     w = np.ones(flat.shape[0]) if weights is None else weights.ravel()
     usable = (flat.max(axis=1) < _CLIPPED) & (flat.max(axis=1) > 1e-4) & (w > 0)
     if usable.sum() < 4:
-        why = (f"the area has only {int((w > 0).sum())} px" if (w > 0).sum() < 4
+        area = image.shape[0] * image.shape[1] if mask is None else int((mask > 0).sum())
+        why = (f"the area has only {area} px" if area < 4 else
+               "the selection is too small a part of the image" if (w > 0).sum() < 4
                else "the image or selection is clipped to black or white")
         msg = f"white-balance: no usable pixels to estimate the light from ({why})"
         raise ImageError(msg)

@@ -619,7 +619,8 @@ def detect_defects(
 
 
 @operation("remove-defects", label="_Remove Dust and Scratches", menu="Repair",
-           local=True, halo=_remove_halo, prepare=_prepare, scan_infrared="infrared")
+           local=True, halo=_remove_halo, prepare=_prepare, scan_infrared="infrared",
+           scan_infrared_unless=("damage",))
 def remove_defects(
     image: np.ndarray,
     *,

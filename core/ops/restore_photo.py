@@ -9,6 +9,7 @@ import numpy as np
 from ..engine import context_box, run
 from ..progress import Progress
 from ..registry import Param, operation
+from ..registry import get as get_operation
 from ._color_fade import MIN_SIDE as MIN_FADE_SIDE
 from ._color_fade import FadeModel, estimate_fade
 from ._color_tone import CURVE_SAMPLES
@@ -211,17 +212,21 @@ def restore_photo(
     def step(op_id: str, start: float, stop: float, **params: Any) -> None:
         nonlocal out
         sub: dict[str, Any] = {}
-        result = run(op_id, out, mask, prog.span(start, stop), report=sub, **params)
+        # Blended through the selection once, by the engine around this recipe.
+        result = run(op_id, out, mask, prog.span(start, stop), blend=False, report=sub,
+                     **params)
         assert isinstance(result, np.ndarray)
         out = result
-        steps.append({"op": op_id, "params": sub.get("params", params)})
+        # (not the scan's infrared plane: it belongs to this image alone)
+        steps.append({"op": op_id,
+                      "params": get_operation(op_id).portable(sub.get("params", params))})
         if "defects" in sub:
             info["defects"] = sub["defects"]
 
     if defects:
         step("remove-defects", 0.0, 0.3, sensitivity=defects_sensitivity, infrared=infrared)
     # The fade is estimated where Restore Faded Colour would: on the selection's box.
-    region = out if mask is None else out[context_box(mask, 0)]
+    region = out if mask is None or not (mask > 0).any() else out[context_box(mask, 0)]
     if color and min(region.shape[:2]) >= MIN_FADE_SIDE:  # else too small to estimate
         model = estimate_fade(region)
         info["fade"] = _fade(model)
