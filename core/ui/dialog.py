@@ -81,9 +81,9 @@ class FilterDialog(QDialog):
     layers : sequence of LayerSource, optional
         The host's other layers: array parameters that a layer can give
         (a damage mask, an infrared plane, a PSF) get a drop-down of them.
-        Each is read when chosen (once) and turned into the parameter by
-        :func:`photomend.hosts.layers.layer_array`. Choices are not
-        remembered between runs. None: those parameters are not shown.
+        The layer chosen is read once (:func:`photomend.hosts.layers.read_param`)
+        and kept while it stays chosen. Choices are not remembered between
+        runs, nor saved in presets. None: those parameters are not shown.
 
     Attributes
     ----------
