@@ -24,6 +24,7 @@ from photomend import Image
 from photomend.convert import linear_to_srgb, srgb_to_linear
 from photomend.hosts import FileHost, apply_operation
 from photomend.hosts.install_gimp import PLUGIN_NAME
+from photomend.hosts.layers import OWN_ALPHA
 
 pytestmark = pytest.mark.host_gimp
 
@@ -149,6 +150,15 @@ def _dust_channel() -> np.ndarray:
     return channel
 
 
+def _rgbi_as_rgba() -> np.ndarray:
+    """An RGBI scan as GIMP opens it: the infrared plane as the layer's alpha."""
+    rgba = _pixels("rgba8", seed=77)
+    rgba[..., 3] = 230
+    rgba[25:28, 10:13, 3] = 25  # dust: opaque to infrared
+    rgba[8, 20:40, 3] = 40  # a hair
+    return rgba
+
+
 def _scratch_rgba() -> np.ndarray:
     """A layer (placed at DAMAGE_LAYER_AT) painted white on transparency where a scratch is."""
     rgba = np.zeros((30, 40, 4), np.uint8)
@@ -183,6 +193,8 @@ def _layer_jobs(session: gimp_harness.GimpSession) -> list[dict[str, Any]]:
              extra=[dust], run_mode="INTERACTIVE"),
         _job(session, "gimp-layer", "rgb8", remove, canvas=[60, 52], offsets=[5, 3],
              extra=[dust], run_mode="INTERACTIVE"),
+        _job(session, "qt-alpha-ir", "rgba8", remove, run_mode="INTERACTIVE",
+             input=session.save("rgbi-as-rgba.npy", _rgbi_as_rgba())),
     ]
 
 
@@ -236,7 +248,8 @@ def _plan(session: gimp_harness.GimpSession) -> tuple[dict[str, Any], list[dict[
     jobs += _layer_jobs(session)
     dialogs += [{"response": "ok", "set": {"damage": "dust (channel)"}},
                 {"env": {"PHOTOMEND_GIMP_DIALOG": "gimp"}, "response": "ok",
-                 "record": ["damage", "infrared"], "set": {"damage": {"$drawable": "dust"}}}]
+                 "record": ["damage", "infrared"], "set": {"damage": {"$drawable": "dust"}}},
+                {"response": "ok", "set": {"infrared": OWN_ALPHA}}]
     jobs.append(_job(session, "setup-problem", "rgb8", OPS[0], procedure=SETUP))
     plan = {"procedures": [PREFIX + s.id for s in OPS] + [SETUP], "jobs": jobs}
     return plan, dialogs
@@ -470,7 +483,7 @@ def _dialog_log(gimp) -> list[dict[str, Any]]:
     path = gimp.session.work / "dialogs.json.log"
     assert path.is_file(), "the plug-in never showed its dialog:\n" + gimp.session.log[-4000:]
     log = [json.loads(line) for line in path.read_text().splitlines()]
-    assert len(log) == 7 + (REPORTING is not None), log
+    assert len(log) == 8 + (REPORTING is not None), log
     for record in log:
         assert "error" not in record, record["error"]
     return log
@@ -641,7 +654,7 @@ def test_the_layer_being_changed_is_refused_as_a_layer_parameter(gimp):
 
 
 def test_qt_dialog_offers_the_other_drawables_for_layer_parameters(gimp):
-    record = _dialog_log(gimp)[-2]
+    record = _dialog_log(gimp)[-3]
     assert record["kind"] == "qt" and record["title"] == "Remove Dust and Scratches"
     assert record["values"]["damage"] is None
     out = gimp.job("qt-layer")
@@ -653,7 +666,7 @@ def test_qt_dialog_offers_the_other_drawables_for_layer_parameters(gimp):
 
 
 def test_gimp_dialog_shows_a_drawable_chooser_for_layer_parameters(gimp):
-    record = _dialog_log(gimp)[-1]
+    record = _dialog_log(gimp)[-2]
     assert record["kind"] == "gimp" and record["mapped"], record
     assert record["values"] == {"damage": None, "infrared": None}
     assert record["widgets"]["damage"] == "DrawableChooser"
@@ -667,6 +680,23 @@ def test_gimp_dialog_shows_a_drawable_chooser_for_layer_parameters(gimp):
     plane = _local_plane(_dust_channel(), gimp.jobs["gimp-layer"]["offsets"], before.shape)
     expected = photomend.run("remove-defects", before, damage=plane)
     _assert_levels(gimp.layer("gimp-layer", 0), expected, "damage chosen in GIMP's dialog")
+
+
+def test_qt_dialog_offers_the_layers_alpha_as_an_rgbi_scans_infrared(gimp):
+    """GIMP opens an RGBI TIFF with its infrared plane as alpha: choose it as Infrared."""
+    record = _dialog_log(gimp)[-1]
+    assert record["kind"] == "qt" and record["title"] == "Remove Dust and Scratches"
+    out = gimp.job("qt-alpha-ir")
+    assert out["status"] == "success", out["message"]
+    before = gimp.load(out["before"])
+    infrared = before[..., 3].astype(np.float32) / 255.0
+    expected = photomend.run("remove-defects", before, infrared=infrared)
+    after = gimp.layer("qt-alpha-ir", 0)
+    _assert_levels(after, expected, "cleaned from the alpha as infrared")
+    dust = np.zeros(infrared.shape, bool)
+    dust[25:28, 10:13] = dust[8, 20:40] = True
+    assert (after[..., :3] != before[..., :3]).any(axis=-1)[dust].mean() > 0.8
+    np.testing.assert_array_equal(after[..., 3], before[..., 3])  # alpha untouched
 
 
 def test_gimp_dialog_without_pyqt5_and_cancel_changes_nothing(gimp):

@@ -510,3 +510,36 @@ def test_layer_choices_change_all_or_nothing_and_stay_out_of_presets(qtbot, imag
     assert list(dialog._layer_arrays) == ["damage"] and dialog._layer_arrays["damage"][0] == "12"
     assert reads == ["11", "12"]
     dialog.done(0)
+
+
+def test_a_layer_with_alpha_offers_its_alpha_as_a_plane(qtbot, settings_path):
+    """Hosts open an RGBI scan with its infrared as alpha: offered for planes, not PSFs."""
+    from photomend.hosts.layers import OWN_ALPHA
+
+    rng = np.random.default_rng(4)
+    ir = np.full((40, 50), 0.9, np.float32)
+    ir[10:13, 20:23] = 0.1
+    rgba = np.dstack([rng.random((40, 50, 3)).astype(np.float32), ir])
+    remove = FilterDialog(photomend.get_operation("remove-defects"), rgba, None,
+                          settings_path=settings_path, layers=[])
+    qtbot.addWidget(remove)
+    remove.preview.set_enabled(False)
+    combo = remove.editors["infrared"].combo
+    assert [combo.itemData(i) for i in range(combo.count())] == [None, OWN_ALPHA]
+    remove.set_values({"infrared": OWN_ALPHA})
+    np.testing.assert_array_equal(remove.values()["infrared"], ir)
+    remove.done(0)
+    deblur = FilterDialog(photomend.get_operation("deblur"), rgba, None,
+                          settings_path=settings_path, layers=[])
+    qtbot.addWidget(deblur)
+    deblur.preview.set_enabled(False)
+    assert deblur.editors["psf"].combo.count() == 1  # "None" only
+    deblur.done(0)
+    opaque = rgba.copy()
+    opaque[..., 3] = 1.0
+    plain = FilterDialog(photomend.get_operation("remove-defects"), opaque, None,
+                         settings_path=settings_path, layers=[])
+    qtbot.addWidget(plain)
+    plain.preview.set_enabled(False)
+    assert plain.editors["infrared"].combo.count() == 1
+    plain.done(0)

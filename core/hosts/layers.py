@@ -31,7 +31,7 @@ from ..errors import ImageError, ParameterError, PhotomendError
 from ..image import Image
 from ..registry import ParamSpec
 
-__all__ = ["LayerSource", "layer_array", "painted", "read_param"]
+__all__ = ["OWN_ALPHA", "LayerSource", "layer_array", "own_alpha", "painted", "read_param"]
 
 #: A kernel painted over more than this share of a layer's width or height
 #: is taken for a picked-by-mistake picture, not a PSF.
@@ -58,11 +58,34 @@ class LayerSource:
         ``read()`` returns the layer's pixels over the target's whole area,
         in the target's coordinates (so an image-sized plane lines up with
         the image), alpha kept; outside the layer is transparent.
+    planes_only : bool
+        Offered only for image-sized planes, not for kernels (a PSF).
     """
 
     key: str
     name: str
     read: Callable[[], Image]
+    planes_only: bool = False
+
+
+#: Key of the source :func:`own_alpha` makes.
+OWN_ALPHA = "photomend:own-alpha"
+
+
+def own_alpha(target: Image) -> LayerSource | None:
+    """Return the target layer's own alpha as a source of planes, or None.
+
+    GIMP opens a scanner's RGBI TIFF with its infrared plane as the layer's
+    alpha (an extra sample it takes for transparency), so this is where a
+    film scan's infrared is found in a host. None when the layer has no
+    alpha or is opaque everywhere.
+    """
+    alpha = target.alpha
+    if alpha is None or float(alpha.min()) >= 1.0:
+        return None
+    plane = Image(color=np.array(alpha, dtype=np.float32)[..., None], dtype=np.dtype(np.float32))
+    return LayerSource(OWN_ALPHA, "Alpha of this layer (an RGBI scan's infrared)",
+                       lambda: plane, planes_only=True)
 
 
 def painted(layer: Image) -> np.ndarray:

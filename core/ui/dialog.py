@@ -40,7 +40,7 @@ from .. import engine
 from ..errors import Cancelled, ParameterError, PhotomendError
 from ..hosts.apply import Output
 from ..hosts.base import Box
-from ..hosts.layers import LayerSource, read_param
+from ..hosts.layers import LayerSource, own_alpha, read_param
 from ..image import Image
 from ..progress import Progress
 from ..registry import OperationSpec
@@ -84,6 +84,9 @@ class FilterDialog(QDialog):
         The layer chosen is read once (:func:`photomend.hosts.layers.read_param`)
         and kept while it stays chosen. Choices are not remembered between
         runs, nor saved in presets. None: those parameters are not shown.
+        When `image` has alpha, planes are also offered this layer's own
+        alpha (:func:`photomend.hosts.layers.own_alpha`): hosts open an
+        RGBI scan with its infrared plane as alpha.
 
     Attributes
     ----------
@@ -106,10 +109,13 @@ class FilterDialog(QDialog):
                  layers: Sequence[LayerSource] | None = None) -> None:
         super().__init__(parent)
         self.spec = spec
+        self.image = image if isinstance(image, Image) else Image.from_array(image)
         self.layers = None if layers is None else list(layers)
+        alpha = None if layers is None else own_alpha(self.image)
+        if self.layers is not None and alpha is not None:
+            self.layers.insert(0, alpha)  # an RGBI scan opened in a host: its infrared
         # The array read for each layer parameter, with the key it was read from.
         self._layer_arrays: dict[str, tuple[str, np.ndarray]] = {}
-        self.image = image if isinstance(image, Image) else Image.from_array(image)
         self.image_mask = (None if mask is None
                      else engine.as_mask(mask, (self.image.height, self.image.width)))
         self.settings = Settings(settings_path)

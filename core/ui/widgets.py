@@ -442,7 +442,8 @@ class LayerEditor(ParamEditor):
         self.combo.setObjectName("layers")
         self.combo.addItem(self.NONE_TEXT, None)
         for layer in layers:
-            self.combo.addItem(layer.name, layer.key)
+            if spec.layer == "plane" or not layer.planes_only:
+                self.combo.addItem(layer.name, layer.key)
         if not layers:
             self.setToolTip(self.toolTip() + "\n\nAdd a layer to choose it here.")
         self.combo.setToolTip(self.toolTip())

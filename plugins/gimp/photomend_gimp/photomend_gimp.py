@@ -329,9 +329,9 @@ def _remember(config, spec, params, output, layers):
     """
     for arg in procs.arguments(spec):
         if arg.kind == "drawable":
-            key = layers.get(arg.param)
-            config.set_property(arg.name, None if key is None
-                                else Gimp.Drawable.get_by_id(int(key)))
+            key = layers.get(arg.param)  # a drawable's id; other choices (its alpha): none
+            config.set_property(arg.name, Gimp.Drawable.get_by_id(int(key))
+                                if key is not None and key.isdigit() else None)
             continue
         value = output if arg.param is None else params.get(arg.param)
         if value is not None:
