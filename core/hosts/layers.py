@@ -75,10 +75,10 @@ OWN_ALPHA = "photomend:own-alpha"
 def own_alpha(target: Image) -> LayerSource | None:
     """Return the target layer's own alpha as a source of planes, or None.
 
-    GIMP opens a scanner's RGBI TIFF with its infrared plane as the layer's
-    alpha (an extra sample it takes for transparency), so this is where a
-    film scan's infrared is found in a host. None when the layer has no
-    alpha or is opaque everywhere.
+    GIMP and Krita open a scanner's RGBI TIFF with its infrared plane as the
+    layer's alpha (an extra sample they take for transparency; checked with
+    GIMP 3.0.4 and Krita 5.2), so this is where a film scan's infrared is
+    found in a host. None when the layer has no alpha or is opaque everywhere.
     """
     alpha = target.alpha
     if alpha is None or float(alpha.min()) >= 1.0:
