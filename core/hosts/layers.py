@@ -83,9 +83,13 @@ def own_alpha(target: Image) -> LayerSource | None:
     alpha = target.alpha
     if alpha is None or float(alpha.min()) >= 1.0:
         return None
-    plane = Image(color=np.array(alpha, dtype=np.float32)[..., None], dtype=np.dtype(np.float32))
-    return LayerSource(OWN_ALPHA, "Alpha of this layer (an RGBI scan's infrared)",
-                       lambda: plane, planes_only=True)
+
+    def read() -> Image:  # a view of the alpha, made when chosen
+        return Image(color=np.asarray(alpha, dtype=np.float32)[..., None],
+                     dtype=np.dtype(np.float32))
+
+    return LayerSource(OWN_ALPHA, "Alpha of this layer (an RGBI scan's infrared)", read,
+                       planes_only=True)
 
 
 def painted(layer: Image) -> np.ndarray:
