@@ -483,6 +483,13 @@ def operation(
         `prepare` takes for these parameters. When it is above 0, `prepare`
         is called with ``progress=`` a :class:`~photomend.progress.Progress`
         for that share (and can be cancelled); for slow estimates.
+    **extra
+        Kept in :attr:`OperationSpec.extra` for hosts and the engine:
+        ``report_layers`` (report keys hosts may add as layers),
+        ``report_kernels`` (those of them that are kernels, drawn at the
+        centre), ``scan_infrared`` (the parameter that receives an input
+        Image's own infrared plane) and ``scan_infrared_unless`` (parameters
+        that, when given, keep it from doing so).
 
     Returns
     -------
