@@ -471,14 +471,14 @@ def precheck(jobs: Sequence[Job], overwrite: bool) -> dict[int, str]:
 def _read_mask(path: str) -> np.ndarray:
     """Load a mask image as float32 ``(H, W)``, read as a layer would be in a host.
 
-    Its brightest channel times its opacity (:func:`photomend.hosts.layers.painted`),
+    Its brightest channel times its opacity (:func:`photomend.hosts.layers.painted_plane`),
     so a gray mask, white on transparency and a coloured detection layer
     saved from a host all mean what they show.
     """
     from .fileio import load
-    from .hosts.layers import painted
+    from .hosts.layers import painted_plane
 
-    return np.minimum(painted(load(path)), 1.0)
+    return painted_plane(load(path))
 
 
 def _mask_image(mask: np.ndarray, like: Image) -> Image:

@@ -618,14 +618,22 @@ def test_psf_from_a_layer_argument(gimp):
     assert not np.array_equal(expected, before)
 
 
-def test_damage_from_a_channel_argument_lines_up_with_an_offset_layer(gimp):
-    out = gimp.job("damage-channel")
+def _assert_dust_filled(gimp, name: str, what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Job `name` ran remove-defects with the dust channel as its damage: the core's
+    result, lined up with the (offset) layer. Returns before, after and the plane."""
+    out = gimp.job(name)
     assert out["status"] == "success", out["message"]
     before = gimp.load(out["before"])
-    plane = _local_plane(_dust_channel(), gimp.jobs["damage-channel"]["offsets"], before.shape)
+    plane = _local_plane(_dust_channel(), gimp.jobs[name]["offsets"], before.shape)
     expected = photomend.run("remove-defects", before, damage=plane)
-    after = gimp.layer("damage-channel", 0)
-    _assert_levels(after, expected, "filled through the damage channel")
+    after = gimp.layer(name, 0)
+    _assert_levels(after, expected, what)
+    return before, after, plane
+
+
+def test_damage_from_a_channel_argument_lines_up_with_an_offset_layer(gimp):
+    before, after, plane = _assert_dust_filled(gimp, "damage-channel",
+                                               "filled through the damage channel")
     np.testing.assert_array_equal(after[plane == 0], before[plane == 0])
     assert not np.array_equal(after[plane > 0], before[plane > 0])
 
@@ -657,12 +665,7 @@ def test_qt_dialog_offers_the_other_drawables_for_layer_parameters(gimp):
     record = _dialog_log(gimp)[-3]
     assert record["kind"] == "qt" and record["title"] == "Remove Dust and Scratches"
     assert record["values"]["damage"] is None
-    out = gimp.job("qt-layer")
-    assert out["status"] == "success", out["message"]
-    before = gimp.load(out["before"])
-    plane = _local_plane(_dust_channel(), gimp.jobs["qt-layer"]["offsets"], before.shape)
-    expected = photomend.run("remove-defects", before, damage=plane)
-    _assert_levels(gimp.layer("qt-layer", 0), expected, "damage chosen in the Qt dialog")
+    _assert_dust_filled(gimp, "qt-layer", "damage chosen in the Qt dialog")
 
 
 def test_gimp_dialog_shows_a_drawable_chooser_for_layer_parameters(gimp):
@@ -674,12 +677,7 @@ def test_gimp_dialog_shows_a_drawable_chooser_for_layer_parameters(gimp):
         nick = PROCS.arguments(photomend.get_operation("remove-defects"))
         assert any(a.name == param and a.nick.replace("_", "") in record["labels"]
                    for a in nick)
-    out = gimp.job("gimp-layer")
-    assert out["status"] == "success", out["message"]
-    before = gimp.load(out["before"])
-    plane = _local_plane(_dust_channel(), gimp.jobs["gimp-layer"]["offsets"], before.shape)
-    expected = photomend.run("remove-defects", before, damage=plane)
-    _assert_levels(gimp.layer("gimp-layer", 0), expected, "damage chosen in GIMP's dialog")
+    _assert_dust_filled(gimp, "gimp-layer", "damage chosen in GIMP's dialog")
 
 
 def test_qt_dialog_offers_the_layers_alpha_as_an_rgbi_scans_infrared(gimp):

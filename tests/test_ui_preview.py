@@ -362,6 +362,19 @@ def test_detection_operations_preview_their_mask(make_dialog, image, fake_ops, q
 
 
 # -- ask_and_apply ---------------------------------------------------------------------
+def _accept_when_previewed(dialog, previews: list) -> None:
+    """Press OK once the live preview has finished; keep the preview shown in `previews`."""
+
+    def accept() -> None:
+        if dialog.preview.busy or dialog.preview.result is None:
+            QTimer.singleShot(10, accept)
+            return
+        previews.append(dialog.preview.result)
+        dialog.accept()
+
+    QTimer.singleShot(0, accept)
+
+
 def test_ask_and_apply_writes_what_the_preview_showed(qtbot, image, tmp_path):
     mask = np.zeros((96, 128), dtype=np.float32)
     mask[20:60, 30:90] = 1.0
@@ -372,15 +385,7 @@ def test_ask_and_apply_writes_what_the_preview_showed(qtbot, image, tmp_path):
         dialog.preview.delay_ms = 5
         dialog.set_values({"radius": 1.5, "amount": 1.0})
         dialog.output = "new-layer"
-
-        def accept_when_previewed():
-            if dialog.preview.busy or dialog.preview.result is None:
-                QTimer.singleShot(10, accept_when_previewed)
-                return
-            previews.append(dialog.preview.result)
-            dialog.accept()
-
-        QTimer.singleShot(0, accept_when_previewed)
+        _accept_when_previewed(dialog, previews)
 
     result = ask_and_apply(photomend.get_operation("sharpen"), image, mask,
                            lambda res, box, output: written.append((res, box, output)),
@@ -476,15 +481,7 @@ def test_ask_and_apply_runs_with_the_layer_chosen(qtbot, image, tmp_path):
     def hook(dialog):
         dialog.preview.delay_ms = 5
         dialog.set_values({"damage": "Dust (touched up)"})
-
-        def accept_when_previewed():
-            if dialog.preview.busy or dialog.preview.result is None:
-                QTimer.singleShot(10, accept_when_previewed)
-                return
-            previews.append(dialog.preview.result)
-            dialog.accept()
-
-        QTimer.singleShot(0, accept_when_previewed)
+        _accept_when_previewed(dialog, previews)
 
     spec = photomend.get_operation("remove-defects")
     result = ask_and_apply(spec, image, None, lambda *a: written.append(a),

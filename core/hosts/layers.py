@@ -26,12 +26,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import convert
 from .. import psf as psfs
 from ..errors import ImageError, ParameterError, PhotomendError
 from ..image import Image
 from ..registry import ParamSpec
 
-__all__ = ["OWN_ALPHA", "LayerSource", "layer_array", "own_alpha", "painted", "read_param"]
+__all__ = ["OWN_ALPHA", "LayerSource", "layer_array", "own_alpha", "painted", "painted_plane",
+           "read_param"]
 
 #: A kernel painted over more than this share of a layer's width or height
 #: is taken for a picked-by-mistake picture, not a PSF.
@@ -105,6 +107,12 @@ def painted(layer: Image) -> np.ndarray:
     return np.maximum(value, 0.0, out=value)
 
 
+def painted_plane(layer: Image) -> np.ndarray:
+    """Return :func:`painted` clipped to [0, 1]: a mask, an infrared plane."""
+    value = painted(layer)
+    return np.minimum(value, 1.0, out=value)
+
+
 def layer_array(param: ParamSpec, layer: Image, *, name: str = "the layer",
                 whole_layer: bool = True) -> np.ndarray:
     """Return the array parameter `param` read from `layer`.
@@ -139,9 +147,9 @@ def layer_array(param: ParamSpec, layer: Image, *, name: str = "the layer",
     if param.kind != "array" or not param.layer:
         msg = f"{param.name} cannot be read from a layer"
         raise ParameterError(msg)
-    value = painted(layer)
     if param.layer == "plane":
-        return np.minimum(value, 1.0, out=value)
+        return painted_plane(layer)
+    value = painted(layer)
     rows = np.flatnonzero(value.any(axis=1))
     cols = np.flatnonzero(value.any(axis=0))
     what = f"{param.label} ({name})"
@@ -180,7 +188,8 @@ def _photo_crop(layer: Image, box: tuple[slice, slice]) -> np.ndarray | None:
     """
     from scipy import ndimage
 
-    bright = layer.in_transfer("perceptual").color[box].max(axis=-1)
+    color = layer.color[box]  # converted for the box alone, not the whole layer
+    bright = convert.to_transfer(color, layer.transfer, "perceptual").max(axis=-1)
     inside = (np.ones(bright.shape, dtype=bool) if layer.alpha is None
               else layer.alpha[box] >= 0.5)
     if inside.sum() < 25:
@@ -191,7 +200,7 @@ def _photo_crop(layer: Image, box: tuple[slice, slice]) -> np.ndarray | None:
     varies = peak - float(bright[inside].min()) > _PHOTO_VARIES * peak
     if not (rim.min() > 0.0 and float(np.median(rim)) > _PHOTO_RIM * peak and varies):
         return None
-    linear = layer.in_transfer("linear").color[box].astype(np.float32, copy=True)
+    linear = convert.to_transfer(color, layer.transfer, "linear")
     linear[~inside] = np.median(linear[edge], axis=0)
     return linear
 
