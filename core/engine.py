@@ -174,6 +174,8 @@ def run(
     prog.update(0.0)
     rows, cols = (slice(0, height), slice(0, width)) if m is None else context_box(
         m, spec.halo(values))
+    # Planes (a damage mask, an infrared plane) come for the whole image.
+    work_values = spec.crop_planes(values, (height, width), rows, cols)
     work = img.color[rows, cols]
     if img.transfer != spec.space:
         work = convert.to_transfer(work, img.transfer, spec.space)
@@ -183,14 +185,15 @@ def run(
         share = 0.0 if spec.prepare_share is None else float(spec.prepare_share(values))
         if share > 0.0:
             # A slow estimate reports progress and can be cancelled.
-            found = spec.prepare(work, dict(values), progress=prog.span(0.0, share))
+            found = spec.prepare(work, dict(work_values), progress=prog.span(0.0, share))
             prog = prog.span(share, 1.0)
         else:
-            found = spec.prepare(work, dict(values))
+            found = spec.prepare(work, dict(work_values))
         values = {**values, **found}
+        work_values = {**work_values, **found}
 
     op_report: dict[str, Any] | None = {} if spec.takes_report else None
-    result = _execute(spec, work, work_mask, values, prog, tile, op_report)
+    result = _execute(spec, work, work_mask, work_values, prog, tile, op_report)
     prog.update(1.0)
     if report is not None:
         # (not the scan's own infrared plane: a recipe saved as run must not carry it)
@@ -260,7 +263,7 @@ def _execute(spec: registry.OperationSpec, work: np.ndarray, mask: np.ndarray | 
             spec.func, work, mask, values, halo=halo,
             tile=tile if tile else tiles.DEFAULT_TILE, progress=prog,
             pass_mask=spec.takes_mask, pass_progress=spec.takes_progress,
-            pass_keep=spec.takes_keep,
+            pass_keep=spec.takes_keep, planes=spec.plane_names,
             out_channels=None if spec.output == "mask" else channels,
             report=(report if report is not None else {}) if spec.takes_report else None)
     else:

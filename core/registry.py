@@ -342,8 +342,40 @@ class OperationSpec:
         They belong to one image, so recipes and step reports leave them
         out; kernels such as a PSF stay.
         """
-        planes = {p.name for p in self.params if p.layer == "plane"}
-        return {k: v for k, v in params.items() if k not in planes}
+        return {k: v for k, v in params.items() if k not in self.plane_names}
+
+    @property
+    def plane_names(self) -> tuple[str, ...]:
+        """Names of the parameters that are image-sized planes (``layer="plane"``)."""
+        return tuple(p.name for p in self.params if p.layer == "plane")
+
+    def crop_planes(self, params: Mapping[str, Any], shape: tuple[int, int],
+                    rows: slice, cols: slice) -> dict[str, Any]:
+        """Return `params` with their image-sized planes cut to ``[rows, cols]``.
+
+        Planes (a damage mask, an infrared plane) are given for the whole
+        image of `shape` ``(H, W)``; whoever hands the operation a part of
+        that image (the engine's selection box and tiles, a host's read box,
+        a preview) hands it the same part of each plane.
+
+        Raises
+        ------
+        ParameterError
+            When a plane is not ``(H, W)`` or ``(H, W, 1)``.
+        """
+        out = dict(params)
+        for p in self.params:
+            value = out.get(p.name)
+            if p.layer != "plane" or not isinstance(value, np.ndarray):
+                continue
+            if value.shape[:2] != tuple(shape) or value.ndim not in (2, 3) or (
+                    value.ndim == 3 and value.shape[2] != 1):
+                msg = (f"{self.id}: the {p.name} plane has shape {value.shape}, but the "
+                       f"image is {shape[0]}×{shape[1]}; give one value per pixel of the "
+                       "whole image")
+                raise ParameterError(msg)
+            out[p.name] = value[rows, cols]
+        return out
 
     def halo(self, params: Mapping[str, Any]) -> int | None:
         """Return the context margin in pixels, or None if the whole image is needed."""

@@ -68,6 +68,7 @@ def run_tiled(
     out_channels: int | None,
     pass_keep: bool = False,
     report: dict[str, Any] | None = None,
+    planes: tuple[str, ...] = (),
 ) -> np.ndarray:
     """Apply `func` tile by tile and assemble the result.
 
@@ -100,6 +101,9 @@ def run_tiled(
         Passed on as ``report=`` (one dict per tile) when given. Masks a
         tile reports at its own size are assembled into image-sized float32
         masks like the output; other values keep the first tile's.
+    planes : tuple of str
+        Parameters holding ``(H, W)`` planes of the image (a damage mask,
+        an infrared plane): each tile gets its own part of them.
 
     Returns
     -------
@@ -118,6 +122,9 @@ def run_tiled(
             return
         quiet.check()
         kwargs = dict(params)
+        for name in planes:
+            if isinstance(kwargs.get(name), np.ndarray):
+                kwargs[name] = kwargs[name][read[0], read[1]]
         if pass_mask:
             kwargs["mask"] = None if mask is None else mask[read[0], read[1]]
         if pass_progress:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -161,6 +163,69 @@ def test_infrared_of_wrong_size_is_refused():
     img = _texture()
     with pytest.raises(ParameterError, match="infrared plane has shape"):
         photomend.run("detect-defects", img, infrared=np.ones((10, 10), np.float32))
+
+
+def _film_scan(shape=(300, 340), seed=4):
+    """A textured RGB image with dust in an infrared plane only: ``(rgb, ir, dust)``."""
+    rng = np.random.default_rng(seed)
+    w = shape[1]
+    rgb = np.repeat(_texture(shape), 3, axis=-1)
+    ir = (0.88 + 0.04 * np.linspace(0, 1, w, dtype=np.float32)[None, :]
+          + rng.standard_normal(shape).astype(np.float32) * 0.004)
+    dust = np.zeros(shape, bool)
+    for cy, cx, r in ((40, 50, 3), (150, 170, 2), (250, 300, 4), (100, 290, 2), (280, 20, 3)):
+        dust |= _disk(shape, cy, cx, r)
+    dust[60:140, 230] = True  # a hair across a tile edge
+    ir[dust] *= 0.25
+    rgb[dust] = 0.05
+    return rgb, ir, dust
+
+
+def test_infrared_detection_tiles_exactly():
+    # The plane is cut per tile like the image, and its noise measured once.
+    rgb, ir, dust = _film_scan()
+    whole = photomend.run("detect-defects", rgb, infrared=ir, tile=0)
+    tiled = photomend.run("detect-defects", rgb, infrared=ir, tile=64)
+    np.testing.assert_array_equal(tiled, whole)
+    assert quality.mask_scores(dust, whole, tolerance=1).recall > 0.95
+    spec = photomend.registry.get("detect-defects")
+    assert spec.halo(spec.bind({"infrared": ir})) < 40  # no longer the whole image
+
+
+def test_infrared_removal_and_given_damage_run_in_tiles(monkeypatch):
+    rgb, ir, dust = _film_scan()
+    seen = []
+    spec = photomend.registry.get("remove-defects")
+
+    def spy(image, **kwargs):
+        for key in ("infrared", "damage"):
+            if kwargs.get(key) is not None:
+                assert kwargs[key].shape == image.shape[:2]
+                seen.append(image.shape[:2])
+        return defects.remove_defects(image, **kwargs)
+
+    monkeypatch.setitem(photomend.registry._REGISTRY, spec.id, dataclasses.replace(spec, func=spy))
+    for given in ({"infrared": ir}, {"damage": dust.astype(np.float32)}):
+        seen.clear()
+        out = photomend.run("remove-defects", rgb, tile=128, **given)
+        assert len(seen) == 9 and max(seen) < rgb.shape[:2]  # 3 × 3 tiles, each its part
+        changed = np.abs(out - rgb).max(axis=-1) > 1e-6
+        assert changed[dust].mean() > 0.9
+        assert not changed[~ndimage.binary_dilation(dust, iterations=2)].any()
+        assert np.abs(out[dust] - 0.05).mean() > 0.2  # filled from around, not left dark
+
+
+def test_a_selection_cuts_the_infrared_plane_with_the_image():
+    rgb, ir, dust = _film_scan()
+    sel = np.zeros(rgb.shape[:2], np.float32)
+    sel[120:300, 140:340] = 1.0
+    m = photomend.run("detect-defects", rgb, sel, infrared=ir)
+    inside = dust & (sel > 0)
+    assert (m[inside] > 0.5).mean() > 0.95
+    assert (m[sel == 0] == 0).all()
+    out = photomend.run("remove-defects", rgb, sel, infrared=ir)
+    changed = np.abs(out - rgb).max(axis=-1) > 1e-6
+    assert changed[inside].mean() > 0.9 and not changed[sel == 0].any()
 
 
 def test_16_bit_input_through_run():
@@ -377,7 +442,7 @@ def test_a_given_damage_mask_is_only_filled():
 
 
 @pytest.mark.parametrize(("damage", "extra", "text"), [
-    (np.ones((5, 5), np.float32), {}, "damage mask has shape"),
+    (np.ones((5, 5), np.float32), {}, "the damage plane has shape"),
     (np.full((128, 128), np.nan, np.float32), {}, "finite numbers"),
     (np.zeros((128, 128), np.float32), {}, "marks no pixel"),
     (np.ones((128, 128), np.float32), {"infrared": np.ones((128, 128), np.float32)},

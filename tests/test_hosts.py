@@ -32,6 +32,29 @@ def test_selection_reads_context_and_changes_only_selection(rng):
     np.testing.assert_array_equal(host.image.to_array(), expected)
 
 
+def test_a_layers_plane_is_cut_to_the_box_read_for_a_selection(rng):
+    # A damage layer comes for the whole target; the host reads only the
+    # selection and its margin, and the plane is cut alike.
+    arr = np.full((300, 320, 3), 0.5, np.float32) + (rng.random((300, 320, 3)) * 0.02).astype(
+        np.float32)
+    damage = np.zeros((300, 320), np.float32)
+    damage[40:44, 30:90] = 1.0
+    damage[250:254, 200:280] = 1.0
+    arr[damage > 0] = 0.05
+    sel = np.zeros((300, 320), np.float32)
+    sel[200:300, 150:320] = 1.0
+    spec = photomend.registry.get("remove-defects")
+    assert spec.halo(spec.bind({"damage": damage})) < 100  # so the box is not the whole layer
+    host = FileHost(Image.from_array(arr), sel)
+    apply_operation(host, "remove-defects", {"damage": damage})
+    out = host.image.to_array()
+    np.testing.assert_array_equal(out, photomend.run("remove-defects", arr, sel, damage=damage))
+    assert np.abs(out[250:254, 200:280] - 0.5).max() < 0.1
+    np.testing.assert_array_equal(out[40:44, 30:90], arr[40:44, 30:90])
+    with pytest.raises(ParameterError, match="the damage plane has shape"):
+        apply_operation(host, "remove-defects", {"damage": damage[:100]})
+
+
 def test_new_layer_keeps_the_source(rng):
     _, img = _img(rng)
     host = FileHost(img)

@@ -83,6 +83,9 @@ def apply_operation(
     spec = registry.get(op_id)
     values = spec.bind(params or {})
     box, selected = plan_region(host, spec, values)
+    width, height = host.size()
+    # Planes (a damage mask, an infrared plane) come for the whole layer.
+    values = spec.crop_planes(values, (height, width), *box.slices)
     image = host.read(box)
     mask = host.selection(box) if selected else None
     if mask is not None and not (mask > 0).any():

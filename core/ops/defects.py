@@ -80,8 +80,6 @@ LINE_ELONGATION = 4.0
 FRAME_BAND = 3
 #: Log-odds of a polarity that is not sought (probability ~1e-13).
 _NEVER = -30.0
-#: Whole image as context (the infrared plane is given in image coordinates).
-_WHOLE_IMAGE = 1 << 30
 
 Polarity = Literal["both", "dark", "bright"]
 Kinds = Literal["both", "spots", "lines"]
@@ -116,6 +114,11 @@ _DAMAGE = Annotated[np.ndarray | None, Param(
     "touched up by hand, or a layer painted white where the damage is: "
     "nothing is then detected, and exactly the pixels above 0.5 are filled.",
     kind="array", layer="plane")]
+_INFRARED_NOISE = Annotated[float | None, Param(
+    "Noise of the infrared plane: standard deviation of the share of infrared "
+    "light lost, on the 0–1 scale; leave empty to measure it from the plane "
+    "(recommended). Used only with an infrared plane.",
+    min=0.0, max=0.25, step=0.001, advanced=True)]
 _INFRARED = Annotated[np.ndarray | None, Param(
     "Infrared plane (H, W) of an RGBI film scan, same size as the image "
     "(an RGBI TIFF's own is used by itself; in a host: the layer holding it): "
@@ -128,21 +131,43 @@ def _levels(max_size: int) -> int:
     return max(0, math.ceil(math.log2(max_size / NATIVE_SIZE))) if max_size > NATIVE_SIZE else 0
 
 
+def _infrared_reach(max_size: int) -> int:
+    """Pixels around a pixel that :func:`detect_infrared` reads to judge it."""
+    # A closing (dilation then erosion) of max_size + 3 px, a 5 px median
+    # and a 3 px dilation.
+    return 2 * ((int(max_size) + 3) // 2) + 2 + 1
+
+
 def _halo(params: Mapping[str, Any]) -> int:
-    if params.get("infrared") is not None or params.get("damage") is not None:
-        return _WHOLE_IMAGE
+    if params.get("infrared") is not None:
+        return _infrared_reach(int(params["max_size"])) + 2
     return reach() * 2 ** _levels(int(params["max_size"])) + int(params["max_size"]) + 4
 
 
 def _remove_halo(params: Mapping[str, Any]) -> int:
     # The fill looks up to inpaint's default context around each hole.
-    return _halo(params) + CONTEXT + 2
+    found = 0 if params.get("damage") is not None else _halo(params)
+    return found + CONTEXT + 2
+
+
+def _infrared_loss(infrared: np.ndarray, max_size: int) -> np.ndarray:
+    """Return the share of infrared light lost against the local background."""
+    size = int(max_size) + 3
+    background = ndimage.grey_closing(infrared, size=(size, size), mode="reflect")
+    background = ndimage.median_filter(background, size=5, mode="reflect")
+    return 1.0 - infrared / np.maximum(background, 1e-3)
 
 
 def _prepare(image: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
     """Measure noise and damage share once on the area worked on, so that tiles agree."""
     if params.get("damage") is not None:
         return {}
+    infrared = params.get("infrared")
+    if infrared is not None:
+        if params.get("infrared_noise") is not None:
+            return {}
+        ir = _whole_image_plane(infrared, image.shape, "infrared plane")
+        return {"infrared_noise": estimate_noise(_infrared_loss(ir, int(params["max_size"])))}
     out: dict[str, Any] = {}
     noise = params.get("noise")
     if noise is None:
@@ -414,7 +439,7 @@ def fill_defects(image: np.ndarray, hole: np.ndarray, method: str = "auto",
 
 
 def detect_infrared(infrared: np.ndarray, *, sensitivity: float = 0.5,
-                    max_size: int = 64) -> np.ndarray:
+                    max_size: int = 64, noise: float | None = None) -> np.ndarray:
     """Find dust and scratches in the infrared plane of a film scan.
 
     Parameters
@@ -426,6 +451,10 @@ def detect_infrared(infrared: np.ndarray, *, sensitivity: float = 0.5,
     max_size : int
         Diameter in px of the largest speck; the background is estimated
         with a window a little larger.
+    noise : float, optional
+        Standard deviation of the lost share in undamaged film (0–1
+        scale); measured from `infrared` when None. Tiles of one scan pass
+        the whole scan's, so that they agree.
 
     Returns
     -------
@@ -454,11 +483,8 @@ def detect_infrared(infrared: np.ndarray, *, sensitivity: float = 0.5,
     if ir.ndim != 2 or ir.size == 0 or not np.isfinite(ir).all():
         msg = f"the infrared plane must be a finite (H, W) array, got shape {ir.shape}"
         raise ParameterError(msg)
-    size = int(max_size) + 3
-    background = ndimage.grey_closing(ir, size=(size, size), mode="reflect")
-    background = ndimage.median_filter(background, size=5, mode="reflect")
-    loss = 1.0 - ir / np.maximum(background, 1e-3)
-    sigma = estimate_noise(loss)
+    loss = _infrared_loss(ir, max_size)
+    sigma = estimate_noise(loss) if noise is None else float(noise)
     k = 8.0 - 6.0 * float(sensitivity)
     floor = 0.12 - 0.1 * float(sensitivity)
     level = max(k * sigma, floor)
@@ -469,7 +495,7 @@ def detect_infrared(infrared: np.ndarray, *, sensitivity: float = 0.5,
 
 def _detect(image: np.ndarray, sensitivity: float, max_size: int, polarity: Polarity,
             kinds: Kinds, noise: float | None, infrared: np.ndarray | None,
-            share: float | None) -> np.ndarray:
+            share: float | None, infrared_noise: float | None = None) -> np.ndarray:
     """Return soft masks ``(2, H, W)`` of dark and bright damage, or ``(1, H, W)``.
 
     The single plane is the infrared detection, whose polarity in the
@@ -477,7 +503,8 @@ def _detect(image: np.ndarray, sensitivity: float, max_size: int, polarity: Pola
     """
     if infrared is not None:
         ir = _whole_image_plane(infrared, image.shape, "infrared plane")
-        soft = detect_infrared(ir, sensitivity=sensitivity, max_size=max_size)[None]
+        soft = detect_infrared(ir, sensitivity=sensitivity, max_size=max_size,
+                               noise=infrared_noise)[None]
     else:
         sigma = estimate_noise(plane(image, True)) if noise is None else max(noise, 1e-4)
         z = _whole_logits(image, sigma, polarity, _levels(max_size))
@@ -497,8 +524,9 @@ def _detect(image: np.ndarray, sensitivity: float, max_size: int, polarity: Pola
 def _whole_image_plane(values: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
     """Check a per-pixel plane given with the image; return it as float32 ``(H, W)``.
 
-    Such planes are in whole-image coordinates: their operations declare
-    the whole image as halo, so the engine neither tiles nor crops them.
+    Such planes are given for the whole image; the engine hands each tile
+    (and a selection's box) its own part of them
+    (:meth:`~photomend.registry.OperationSpec.crop_planes`).
     """
     plane_ = np.asarray(values, dtype=np.float32)
     if plane_.ndim == 3 and plane_.shape[-1] == 1:
@@ -535,6 +563,7 @@ def detect_defects(
     noise: _NOISE = None,
     damage_share: _SHARE = None,
     infrared: _INFRARED = None,
+    infrared_noise: _INFRARED_NOISE = None,
 ) -> np.ndarray:
     """Mark dust specks, hairs and scratches as a mask.
 
@@ -563,6 +592,9 @@ def detect_defects(
     infrared : ndarray, optional
         ``(H, W)`` infrared plane of an RGBI scan; if given, damage is found
         in it (:func:`detect_infrared`) instead of in the colours.
+    infrared_noise : float, optional
+        Noise of the infrared plane (see :func:`detect_infrared`); measured
+        once on the area worked on when None.
 
     Returns
     -------
@@ -605,7 +637,8 @@ def detect_defects(
 
     The network has no pooling, so the operation tiles exactly (each tile
     with a 34 px margin); the noise level is measured once on the whole
-    image first.
+    image first. With an infrared plane the same holds: each tile gets its
+    part of the plane, and the plane's noise is measured once.
 
     References
     ----------
@@ -615,7 +648,7 @@ def detect_defects(
        "Bringing old photos back to life", CVPR 2020.
     """
     return _detect(image, sensitivity, max_size, polarity, kinds, noise, infrared,
-                   damage_share).max(axis=0)
+                   damage_share, infrared_noise).max(axis=0)
 
 
 @operation("remove-defects", label="_Remove Dust and Scratches", menu="Repair",
@@ -635,6 +668,7 @@ def remove_defects(
     noise: _NOISE = None,
     damage_share: _SHARE = None,
     infrared: _INFRARED = None,
+    infrared_noise: _INFRARED_NOISE = None,
     damage: _DAMAGE = None,
     mask: np.ndarray | None = None,
     progress: Progress | None = None,
@@ -652,7 +686,7 @@ def remove_defects(
     ----------
     image : ndarray
         float32 ``(H, W, C)`` perceptual pixels.
-    sensitivity, max_size, polarity, kinds, noise, damage_share, infrared
+    sensitivity, max_size, polarity, kinds, noise, damage_share, infrared, infrared_noise
         As for :func:`detect_defects`.
     method : {'auto', 'diffusion', 'patch'}
         Fill method of :func:`~photomend.ops.inpaint.inpaint`.
@@ -707,7 +741,7 @@ def remove_defects(
         holes = _given_damage(damage, image.shape[:2])[None]
     else:
         soft = _detect(image, sensitivity, max_size, polarity, kinds, noise, infrared,
-                       damage_share)
+                       damage_share, infrared_noise)
         # The network marks a speck's soft edge as well (it was trained with
         # the one-pixel band around each defect unscored), so its mask is
         # filled as it is: growing it by a pixel cost 0.2-0.6 dB on held-out

@@ -194,7 +194,8 @@ def compute_preview(spec: OperationSpec, image: Image, mask: np.ndarray | None,
         out = (np.zeros((source.height, source.width), dtype=np.float32)
                if spec.output == "mask" else sub)
     else:
-        out = engine.run(spec.id, sub, sub_mask, progress, **dict(values))
+        planes = spec.crop_planes(values, (image.height, image.width), *source.slices)
+        out = engine.run(spec.id, sub, sub_mask, progress, **planes)
     if spec.output == "mask":
         assert isinstance(out, np.ndarray)
         found = out[inner.slices].copy()
