@@ -40,6 +40,43 @@ def test_restores_an_aged_photo_and_reports_what_it_did(old):
     assert denoise["params"]["sigma"] == pytest.approx(report["noise_sigma"])
 
 
+@pytest.mark.parametrize(("method", "fill", "denoiser"), [
+    ("fast", "diffusion", "fast"), ("quality", "auto", "quality")])
+def test_the_method_picks_the_fill_and_the_denoiser(old, method, fill, denoiser):
+    clean, deg = old
+    aged = np.clip(deg.image, 0, 1).astype(np.float32)
+    report = {}
+    out = photomend.run("restore-photo", aged, method=method, report=report)
+    params = {s["op"]: s["params"] for s in report["steps"]}
+    assert params["remove-defects"]["method"] == fill
+    assert params["denoise"]["method"] == denoiser
+    assert quality.psnr(clean, out) > quality.psnr(clean, aged) + 0.5
+
+
+def test_fast_is_the_default_and_its_tiles_read_less_context():
+    spec = photomend.registry.get("restore-photo")
+    assert spec.defaults()["method"] == "fast"
+    remove = photomend.registry.get("remove-defects")
+    thin = remove.halo(remove.bind({"method": "diffusion"}))
+    assert thin < remove.halo(remove.bind({"method": "auto"})) - 50
+
+
+def test_the_blur_is_estimated_on_the_centre_of_a_large_scan(monkeypatch):
+    from photomend.ops import deblur, restore_photo
+
+    seen = []
+    real = deblur.estimate_psf
+
+    def spy(image, *args, **kwargs):
+        seen.append(image.shape[:2])
+        return real(image, *args, **kwargs)
+
+    monkeypatch.setattr(deblur, "estimate_psf", spy)
+    img = synth.synthetic_scene((40, restore_photo.BLUR_SAMPLE + 300, 3), seed=2)
+    photomend.run("restore-photo", img, defects=False, color=False, denoise=False)
+    assert seen == [(40, restore_photo.BLUR_SAMPLE)]
+
+
 def test_clean_scan_is_not_denoised(old):
     clean, _ = old
     report = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -18,11 +19,12 @@ from scipy import ndimage
 from ..errors import ParameterError
 from ..progress import Progress
 from ..registry import Param, operation
+from ..tiles import workers
 from ._defects_net import decision_level, logits, net_input, reach
 from ._defects_noise import estimate_noise, plane
 from ._memo import PixelMemo
 from ._regions import region_max
-from .inpaint import CONTEXT, fill_damage
+from .inpaint import CONTEXT, DIFFUSION_MARGIN, fill_damage
 
 __all__ = ["detect_defects", "detect_infrared", "estimate_damage_share", "estimate_noise",
            "fill_defects", "remove_defects"]
@@ -145,9 +147,11 @@ def _halo(params: Mapping[str, Any]) -> int:
 
 
 def _remove_halo(params: Mapping[str, Any]) -> int:
-    # The fill looks up to inpaint's default context around each hole.
+    # The patch fill looks up to inpaint's default context around each
+    # hole; the diffusion fill only a few pixels (its stencils).
     found = 0 if params.get("damage") is not None else _halo(params)
-    return found + CONTEXT + 2
+    context = DIFFUSION_MARGIN if params.get("method") == "diffusion" else CONTEXT
+    return found + context + 2
 
 
 def _infrared_loss(infrared: np.ndarray, max_size: int) -> np.ndarray:
@@ -237,9 +241,9 @@ def estimate_damage_share(image: np.ndarray, *, noise: float | None = None,
     levels = _levels(max_size)
     cut = reach() * 2**levels if len(boxes) > 1 else 0
     default_level = _threshold_logit(0.5, decision_level())
-    marked = total = 0
-    for rows, cols in boxes:
-        z = _whole_logits(image[rows, cols], sigma, polarity, levels)
+
+    def count(box: tuple[slice, slice]) -> tuple[int, int]:
+        z = _whole_logits(image[box], sigma, polarity, levels)
         # Marks the shape rules reject (big blobs, the frame) are not damage;
         # each polarity is judged on its own, as in detection.
         sure = np.zeros(z.shape[1:], dtype=bool)
@@ -247,9 +251,13 @@ def estimate_damage_share(image: np.ndarray, *, noise: float | None = None,
             sure |= _shape_filter((zp > SHARE_LOGIT).astype(np.float32), max_size, "both",
                                   extent=zp > default_level) > 0.5
         inside = sure[cut:z.shape[1] - cut, cut:z.shape[2] - cut]
-        marked += int(np.count_nonzero(inside))
-        total += inside.size
-    return marked / max(total, 1)
+        return int(np.count_nonzero(inside)), inside.size
+
+    # The squares of a large scan are read side by side (the network's
+    # products release the GIL).
+    with ThreadPoolExecutor(max_workers=min(workers(), len(boxes))) as pool:
+        counts = list(pool.map(count, boxes))
+    return sum(m for m, _ in counts) / max(sum(t for _, t in counts), 1)
 
 
 #: The network's log-odds of the last few whole images (up to

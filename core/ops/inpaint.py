@@ -42,7 +42,7 @@ SMOOTH_LEVEL = 0.01
 AUTO_PATCH_WEIGHT = 0.5
 #: Pixels beyond each hole kept when grouping holes for diffusion (its
 #: stencils reach 2 px).
-_DIFFUSION_MARGIN = 3
+DIFFUSION_MARGIN = 3
 #: ``auto``: textured regions at most this half-width (px) — scratches,
 #: cracks, hairs, specks — get their patch share from a self-test instead
 #: of the fixed rule (see :func:`_validated_share`).
@@ -494,7 +494,7 @@ def _fill(image: np.ndarray, hole: np.ndarray, allowed: np.ndarray, method: str,
         return float(sizes[ids].sum())
 
     done = 0.0
-    groups = _groups(labels, count, _DIFFUSION_MARGIN, use_diffusion)
+    groups = _groups(labels, count, DIFFUSION_MARGIN, use_diffusion)
     with ThreadPoolExecutor(max_workers=min(workers(), max(1, len(groups)))) as pool:
         futures = [pool.submit(diffuse, box, ids) for box, ids in groups]
         try:
