@@ -4,8 +4,9 @@ A recipe records what was done to a photo — which operations, in which
 order, with which parameter values — so the same restoration can be
 repeated on another scan, on another machine, or in another host. The
 command line writes one with ``photomend run ... --save-recipe FILE`` and
-replays it with ``photomend run --recipe FILE ...``; the GIMP and Krita
-plug-ins read and write the same files.
+replays it with ``photomend run --recipe FILE ...``; the filter dialog of
+the GIMP and Krita plug-ins writes the same files ("Save recipe"), for a
+batch on the command line or in Python (:func:`apply_recipe`).
 
 File format (version 1)
 -----------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shutil
@@ -165,6 +166,44 @@ def test_folder_output_in_parallel(tmp_path, scans):
     assert sorted(p.name for p in out.iterdir()) == ["scan1.png", "scan2.png", "scan3.png"]
     for src in scans:
         np.testing.assert_array_equal(_read(out / src.name), photomend.run("sharpen", _read(src)))
+
+
+def test_restore_photo_batch_over_mixed_files(tmp_path, capsys):
+    """8/16-bit TIFF, PNG and JPEG, colour and gray, and one broken file, in parallel."""
+    import hashlib
+
+    from photomend import synth
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    aged = np.clip(synth.old_photo(synth.synthetic_scene((96, 112, 3), seed=4), 9,
+                                   "medium").image, 0, 1)
+    files = {"a16.tif": np.dtype(np.uint16), "b8.png": np.dtype(np.uint8),
+             "c8.jpg": np.dtype(np.uint8), "d16.png": np.dtype(np.uint16)}
+    for name, dtype in files.items():
+        levels = np.iinfo(dtype).max
+        pixels = (aged * levels).round().astype(dtype)
+        photomend.save(dataclasses.replace(photomend.Image.from_array(pixels), dpi=(300.0, 300.0)),
+                       folder / name)
+    gray = (aged.mean(axis=-1) * 65535).round().astype(np.uint16)
+    photomend.save(dataclasses.replace(photomend.Image.from_array(gray), dpi=(300.0, 300.0)),
+                   folder / "e16-gray.tif")
+    files["e16-gray.tif"] = np.dtype(np.uint16)
+    (folder / "f-broken.tif").write_bytes(b"II*\x00 truncated")
+    digest = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    out = tmp_path / "out"
+    code = main(["run", "restore-photo", *sorted(map(str, folder.iterdir())), "-o", str(out),
+                 "--jobs", "2"])
+    err = _err(capsys)
+    assert code == 1 and "f-broken.tif" in err and "1 of 6 file(s) failed" in err
+    assert sorted(p.name for p in out.iterdir()) == sorted(files)
+    for name, dtype in files.items():
+        src, res = photomend.load(folder / name), photomend.load(out / name)
+        assert res.dtype == dtype and res.to_array().shape == src.to_array().shape
+        assert res.dpi == pytest.approx((300.0, 300.0))
+        assert not np.array_equal(res.to_array(), src.to_array())  # it was restored
+    assert digest == {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                      for p in folder.iterdir()}  # inputs untouched
 
 
 def test_trailing_slash_makes_a_folder_for_one_input(tmp_path, rng):
@@ -417,8 +456,21 @@ def test_demo_writes_result_and_comparison(tmp_path, capsys):
     printed = capsys.readouterr().out
     restored, pair = out / "sample-restored.png", out / "before-after.png"
     assert str(restored) in printed and str(pair) in printed
-    assert "skipping step 'restore-photo'" in printed or "restore-photo" not in printed
+    assert "skipping" not in printed  # every step of the default recipe ran
     assert _read(restored).shape == (512, 512, 3) and _read(restored).dtype == np.uint16
+    # The comparison is of the sample and the full restore-photo recipe.
+    from importlib.resources import files
+
+    from photomend.recipe import apply_recipe, load_recipe
+
+    data = files("photomend") / "data"
+    recipe = load_recipe(data / "default-recipe.json")
+    assert [step.op for step in recipe.steps] == ["restore-photo", "sharpen"]
+    sample = photomend.load(data / "sample-aged.png")
+    expected = apply_recipe(sample, recipe).to_array()
+    assert np.abs(_read(restored).astype(np.int64) - expected.astype(np.int64)).max() <= 1
+    specks = np.abs(expected.astype(np.float64) - sample.to_array()).max(axis=-1) > 0.2 * 65535
+    assert specks.sum() > 500  # dust and scratches were filled
     side = _read(pair)
     assert side.dtype == np.uint8 and side.shape[0] == 512 and side.shape[1] > 1024
     assert main(["demo", "-o", str(out)]) == 2  # never overwrites without --overwrite

@@ -61,6 +61,18 @@ def test_fast_is_the_default_and_its_tiles_read_less_context():
     assert thin < remove.halo(remove.bind({"method": "auto"})) - 50
 
 
+def test_a_blurred_photo_is_deblurred_with_the_strength_given():
+    clean = synth.synthetic_scene((128, 128, 3), seed=8)
+    blurred = np.clip(photomend.psf.blur(clean, photomend.psf.gaussian(2.0)), 0, 1)
+    steps = {}
+    for strength in (0.2, 0.8):
+        report = {}
+        photomend.run("restore-photo", blurred.astype(np.float32), defects=False, color=False,
+                      denoise=False, sharpen=False, deblur_strength=strength, report=report)
+        steps[strength] = {s["op"]: s["params"] for s in report["steps"]}
+    assert steps[0.2]["deblur"]["strength"] == 0.2 and steps[0.8]["deblur"]["strength"] == 0.8
+
+
 def test_the_blur_is_estimated_on_the_centre_of_a_large_scan(monkeypatch):
     from photomend.ops import deblur, restore_photo
 

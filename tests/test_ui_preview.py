@@ -466,6 +466,69 @@ def test_report_layers_are_offered_where_declared_and_handed_to_the_host(
                          settings_path=tmp_path / "ui.json", dialog_hook=no_tick) is not None
 
 
+def test_the_steps_as_run_are_saved_as_a_recipe_that_replays_them(qtbot, image, tmp_path):
+    from photomend.recipe import apply_recipe, load_recipe
+
+    spec = photomend.get_operation("restore-photo")
+    dusty = image.color.copy()
+    for y, x in ((20, 30), (50, 90), (70, 40)):
+        dusty[y:y + 3, x:x + 3] = 0.02
+    image = image.with_color(dusty)
+    path = tmp_path / "steps.json"
+    written = []
+
+    def hook(dialog):
+        assert dialog.recipe_path is None  # nothing is saved unless asked
+        dialog.set_values({"denoise_strength": 0.6})
+        dialog.set_recipe_path(path)
+        QTimer.singleShot(0, dialog.accept)
+
+    result = ask_and_apply(spec, image, None, lambda *a: written.append(a),
+                           settings_path=tmp_path / "ui.json", dialog_hook=hook)
+    assert result is not None and len(written) == 1
+    recipe = load_recipe(path)
+    # restore-photo is saved as the steps it ran, with what it estimated
+    ops = [step.op for step in recipe.steps]
+    assert "restore-photo" not in ops and ops[0] == "remove-defects"
+    replayed = apply_recipe(image, recipe)
+    np.testing.assert_allclose(replayed.color, result.color, atol=1e-6)
+
+    def no_recipe(dialog):
+        dialog.set_recipe_path(path)
+        dialog.recipe_clear.click()
+        assert dialog.recipe_path is None
+        QTimer.singleShot(0, dialog.accept)
+
+    path.unlink()
+    assert ask_and_apply(spec, image, None, lambda *a: None,
+                         settings_path=tmp_path / "ui.json", dialog_hook=no_recipe) is not None
+    assert not path.exists()
+
+
+def test_a_recipe_that_cannot_be_written_is_reported(qtbot, image, tmp_path):
+    seen = []
+
+    def close_message_boxes():
+        for widget in QApplication.topLevelWidgets():
+            if isinstance(widget, QMessageBox) and widget.isVisible():
+                seen.append(widget.text())
+                widget.accept()
+                return
+        QTimer.singleShot(10, close_message_boxes)
+
+    def hook(dialog):
+        dialog.set_recipe_path(tmp_path / "missing" / "steps.json")
+        QTimer.singleShot(0, dialog.accept)
+        QTimer.singleShot(0, close_message_boxes)
+
+    written = []
+    result = ask_and_apply(photomend.get_operation("sharpen"), image, None,
+                           lambda *a: written.append(a), settings_path=tmp_path / "ui.json",
+                           dialog_hook=hook)
+    assert result is not None and len(written) == 1  # the result itself is written
+    assert len(seen) == 1 and "the recipe was not saved to" in seen[0]
+
+
 def test_ask_and_apply_runs_with_the_layer_chosen(qtbot, image, tmp_path):
     """remove-defects fills exactly the stroke painted on another layer, preview included."""
     from photomend.hosts.layers import LayerSource

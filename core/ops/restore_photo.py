@@ -132,6 +132,10 @@ def restore_photo(
     deblur: Annotated[bool, Param(
         "Undo misfocus or motion blur, only when the photo measures blurred.",
         label="Deblur when blurred")] = True,
+    deblur_strength: Annotated[float, Param(
+        "Deblur's strength: how much noise and ringing are held back "
+        "when blur is measured: lower is sharper but noisier, higher is smoother.",
+        min=0.0, max=1.0, step=0.05, label="Deblur strength")] = 0.5,
     sharpen: Annotated[bool, Param(
         "Finish with a gentle unsharp mask, as far as the photo measures soft "
         "(a sharp photo is left as it is).", label="Sharpen")] = True,
@@ -173,6 +177,9 @@ def restore_photo(
         Strength of the colour restoration.
     denoise_strength : float
         Share of the measured noise removed (``grain = 1 - strength``).
+    deblur_strength : float
+        Strength of the deblur step (its regularisation, as Deblur's
+        `strength`), when blur is measured.
     sharpen_amount : float
         Amount of the final unsharp mask (radius 1 px, threshold at the
         noise level so grain is not sharpened) on a photo that measures
@@ -282,7 +289,7 @@ def restore_photo(
         info["blur"] = {"kind": est.kind, **{k: float(v) for k, v in est.params.items()}}
         info["blur_spread"] = spread
         if deblur and _blur_worth_undoing(est.kind, est.params):
-            step("deblur", 0.8, 0.95, psf=est.psf)
+            step("deblur", 0.8, 0.95, psf=est.psf, strength=deblur_strength)
     lo, hi = SHARPEN_SPREAD
     amount = sharpen_amount * float(np.clip((spread - lo) / (hi - lo), 0.0, 1.0))
     if sharpen and amount > 0:

@@ -22,10 +22,12 @@ from PyQt5.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QInputDialog,
     QLabel,
+    QLineEdit,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -37,12 +39,13 @@ from PyQt5.QtWidgets import (
 )
 
 from .. import engine
-from ..errors import Cancelled, ParameterError, PhotomendError
+from ..errors import Cancelled, FileFormatError, ParameterError, PhotomendError
 from ..hosts.apply import Output
 from ..hosts.base import Box
 from ..hosts.layers import LayerSource, own_alpha, read_param
 from ..image import Image
 from ..progress import Progress
+from ..recipe import Recipe, resolved_recipe, save_recipe
 from ..registry import OperationSpec
 from .messages import guarded, show_error
 from .preview import PreviewCanvas, PreviewController, crop
@@ -256,8 +259,47 @@ class FilterDialog(QDialog):
                                      "it made, so you can see and refine what was done")
         self.report_check.setVisible(bool(found))
         output.addRow("", self.report_check)
+        # The steps as run (estimates resolved) can be saved as a recipe for
+        # `photomend run --recipe` on a batch of scans.
+        recipe_row = QHBoxLayout()
+        self.recipe_edit = QLineEdit(panel)
+        self.recipe_edit.setObjectName("recipe")
+        self.recipe_edit.setReadOnly(True)
+        self.recipe_edit.setPlaceholderText("(not saved)")
+        self.recipe_edit.setToolTip("After the run, save its steps with every value it chose "
+                                    "(noise level, PSF, curves) as a recipe file, to repeat "
+                                    "them on other scans: photomend run --recipe FILE scans/*")
+        self.recipe_button = QPushButton("Choose…", panel)
+        self.recipe_button.setToolTip("Choose the recipe file to write")
+        self.recipe_clear = QToolButton(panel)
+        self.recipe_clear.setText("×")
+        self.recipe_clear.setToolTip("Do not save a recipe")
+        recipe_row.addWidget(self.recipe_edit, 1)
+        recipe_row.addWidget(self.recipe_button)
+        recipe_row.addWidget(self.recipe_clear)
+        output.addRow("Save recipe:", recipe_row)
+        self.recipe_button.clicked.connect(self._choose_recipe)
+        self.recipe_clear.clicked.connect(lambda: self.set_recipe_path(None))
         layout.addLayout(output)
         return panel
+
+    @property
+    def recipe_path(self) -> str | None:
+        """Where the run's recipe is to be written (None: nowhere)."""
+        return self.recipe_edit.text() or None
+
+    def set_recipe_path(self, path: str | os.PathLike[str] | None) -> None:
+        """Set the recipe file to write after the run (None: none)."""
+        self.recipe_edit.setText("" if path is None else os.fspath(path))
+
+    @guarded
+    def _choose_recipe(self) -> None:
+        # Qt's own dialog asks before replacing an existing file.
+        path, _ = QFileDialog.getSaveFileName(self, "Save the steps as a recipe",
+                                              f"{self.spec.id}-recipe.json",
+                                              "Recipes (*.json);;All files (*)")
+        if path:
+            self.set_recipe_path(path)
 
     @property
     def report_layers(self) -> bool:
@@ -652,6 +694,12 @@ def ask_and_apply(
     Image or ndarray or None
         What was written, or None when the user cancelled.
 
+    When the user chose a recipe file ("Save recipe"), the steps as run
+    are written there after the result (every estimate fixed, one-click
+    operations expanded into their steps, per-image planes left out; see
+    :func:`photomend.recipe.resolved_recipe`), for ``photomend run
+    --recipe`` on a batch of scans.
+
     Notes
     -----
     Core errors (:class:`~photomend.errors.PhotomendError`) are shown in a
@@ -670,7 +718,9 @@ def ask_and_apply(
             return None
         params, output = dialog.values(), dialog.output
         full, weights = dialog.image, dialog.image_mask
-        report: dict[str, Any] | None = {} if dialog.report_layers else None
+        recipe_path = dialog.recipe_path
+        wants_report = dialog.report_layers
+        report: dict[str, Any] | None = {} if wants_report or recipe_path else None
     finally:
         dialog.deleteLater()
     blend = output == "new-layer" or not blends_selection
@@ -698,7 +748,7 @@ def ask_and_apply(
         changed = result[box.slices]
     try:
         write(changed, box, output)
-        if report is not None and write_report is not None:
+        if report is not None and wants_report and write_report is not None:
             size = (full.height, full.width) if isinstance(full, Image) else full.shape[:2]
             write_report({key: value[box.slices] if isinstance(value, np.ndarray)
                           and value.shape == size else value
@@ -706,4 +756,15 @@ def ask_and_apply(
     except PhotomendError as error:
         show_error(parent, error, title=spec.plain_label)
         return None
+    if recipe_path is not None and report is not None:
+        try:
+            # The chooser asked before replacing a file.
+            save_recipe(resolved_recipe(Recipe.single(spec.id, params), [report]),
+                        recipe_path, overwrite=True)
+        except PhotomendError as error:
+            show_error(parent, error, title=spec.plain_label)
+        except OSError as error:
+            failed = FileFormatError(f"the recipe was not saved to {recipe_path}: "
+                                     f"{error.strerror or error}")
+            show_error(parent, failed, title=spec.plain_label)
     return changed
