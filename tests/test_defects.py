@@ -215,6 +215,49 @@ def test_infrared_removal_and_given_damage_run_in_tiles(monkeypatch):
         assert np.abs(out[dust] - 0.05).mean() > 0.2  # filled from around, not left dark
 
 
+def test_a_given_mask_is_checked_on_the_whole_area_and_tiles_may_hold_none_of_it():
+    # A large scan is tiled; most tiles hold none of the one scratch given.
+    rgb = np.repeat(_texture((520, 600)), 3, axis=-1)
+    damage = np.zeros(rgb.shape[:2], np.float32)
+    damage[40:43, 30:200] = 1.0
+    rgb[damage > 0] = 0.05
+    out = photomend.run("remove-defects", rgb, tile=128, damage=damage)
+    changed = np.abs(out - rgb).max(axis=-1) > 1e-6
+    assert changed[damage > 0].all() and not changed[damage == 0].any()
+    # a selection away from the damage: the mask marks nothing there
+    sel = np.zeros(rgb.shape[:2], np.float32)
+    sel[300:500, 300:580] = 1.0
+    with pytest.raises(ParameterError, match="marks no pixel of the area worked on"):
+        photomend.run("remove-defects", rgb, sel, damage=damage)
+
+
+@pytest.mark.parametrize("method", ["diffusion", "auto"])
+def test_a_wide_given_area_is_filled_whole_in_tiles(method):
+    rgb = np.repeat(_texture((400, 420)), 3, axis=-1)
+    damage = np.zeros(rgb.shape[:2], np.float32)
+    damage[120:240, 150:270] = 1.0  # a painted-over area across tile edges
+    spec = photomend.registry.get("remove-defects")
+    assert spec.halo(spec.bind({"damage": damage, "method": method})) >= 120
+    one = photomend.run("remove-defects", rgb, tile=0, damage=damage, method=method)
+    tiled = photomend.run("remove-defects", rgb, tile=64, damage=damage, method=method)
+    inside = damage > 0
+    if method == "diffusion":
+        np.testing.assert_allclose(tiled, one, atol=1e-5)
+    else:  # the patch search is random per piece: no seams, close to one pass
+        assert np.abs(tiled[inside] - one[inside]).mean() < 0.02
+
+
+def test_a_measured_infrared_noise_always_fits_a_recipe():
+    from photomend.recipe import Recipe, resolved_recipe, validate_recipe
+
+    rgb = np.repeat(_texture(), 3, axis=-1)
+    wild = np.random.default_rng(3).random(rgb.shape[:2]).astype(np.float32)  # not infrared
+    report: dict = {}
+    photomend.run("detect-defects", rgb, infrared=wild, report=report)
+    assert 0 < report["params"]["infrared_noise"] <= defects.INFRARED_NOISE_MAX
+    validate_recipe(resolved_recipe(Recipe.single("detect-defects"), [report]))
+
+
 def test_a_selection_cuts_the_infrared_plane_with_the_image():
     rgb, ir, dust = _film_scan()
     sel = np.zeros(rgb.shape[:2], np.float32)

@@ -49,6 +49,10 @@ def test_a_layers_plane_is_cut_to_the_box_read_for_a_selection(rng):
     apply_operation(host, "remove-defects", {"damage": damage})
     out = host.image.to_array()
     np.testing.assert_array_equal(out, photomend.run("remove-defects", arr, sel, damage=damage))
+    report: dict = {}
+    apply_operation(FileHost(Image.from_array(arr), sel), "remove-defects", {"damage": damage},
+                    report=report)
+    assert report["params"]["damage"].shape == damage.shape  # as given, not the box's part
     assert np.abs(out[250:254, 200:280] - 0.5).max() < 0.1
     np.testing.assert_array_equal(out[40:44, 30:90], arr[40:44, 30:90])
     with pytest.raises(ParameterError, match="the damage plane has shape"):

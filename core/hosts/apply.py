@@ -85,6 +85,7 @@ def apply_operation(
     box, selected = plan_region(host, spec, values)
     width, height = host.size()
     # Planes (a damage mask, an infrared plane) come for the whole layer.
+    whole = values
     values = spec.crop_planes(values, (height, width), *box.slices)
     image = host.read(box)
     mask = host.selection(box) if selected else None
@@ -96,6 +97,10 @@ def apply_operation(
     # GIMP's merge blends through the selection itself; new layers never do.
     blend = new_layer or not host.blends_selection
     result = engine.run(spec.id, image, mask, prog, blend=blend, report=report, **values)
+    if report is not None and isinstance(report.get("params"), dict):
+        # the parameters as given: whole planes, not their part in the box
+        report["params"].update({name: whole[name] for name in spec.plane_names
+                                 if isinstance(whole.get(name), np.ndarray)})
     write_result(host, spec, box, result, output)
     return result
 

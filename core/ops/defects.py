@@ -116,11 +116,16 @@ _DAMAGE = Annotated[np.ndarray | None, Param(
     "touched up by hand, or a layer painted white where the damage is: "
     "nothing is then detected, and exactly the pixels above 0.5 are filled.",
     kind="array", layer="plane")]
+#: Largest infrared noise accepted (the lost share's deviation; 1 = all of it).
+INFRARED_NOISE_MAX = 1.0
+#: A given damage area thicker than this (px, area over extent) is wide:
+#: the tiles' margin holds it whole.
+THIN_DAMAGE = 8
 _INFRARED_NOISE = Annotated[float | None, Param(
     "Noise of the infrared plane: standard deviation of the share of infrared "
     "light lost, on the 0–1 scale; leave empty to measure it from the plane "
     "(recommended). Used only with an infrared plane.",
-    min=0.0, max=0.25, step=0.001, advanced=True)]
+    min=0.0, max=INFRARED_NOISE_MAX, step=0.001, advanced=True)]
 _INFRARED = Annotated[np.ndarray | None, Param(
     "Infrared plane (H, W) of an RGBI film scan, same size as the image "
     "(an RGBI TIFF's own is used by itself; in a host: the layer holding it): "
@@ -148,10 +153,37 @@ def _halo(params: Mapping[str, Any]) -> int:
 
 def _remove_halo(params: Mapping[str, Any]) -> int:
     # The patch fill looks up to inpaint's default context around each
-    # hole; the diffusion fill only a few pixels (its stencils).
-    found = 0 if params.get("damage") is not None else _halo(params)
+    # hole; the diffusion fill only a few pixels (its stencils). A given
+    # mask may hold wide areas: a tile must see the whole of each.
+    damage = params.get("damage")
+    found = _halo(params) if damage is None else _wide_extent(damage)
     context = DIFFUSION_MARGIN if params.get("method") == "diffusion" else CONTEXT
     return found + context + 2
+
+
+def _wide_extent(damage: np.ndarray) -> int:
+    """Return the largest extent (px) of the wide areas a damage mask marks.
+
+    Thin marks (specks, hairs, scratches: at most :data:`THIN_DAMAGE` px
+    thick on average) are filled from a few pixels around each part of
+    them, so a tile may cut them; a wide area is filled as a whole, so
+    the tiles' margin must hold it.
+    """
+    hole = np.asarray(damage) > 0.5
+    if hole.ndim == 3:
+        hole = hole[..., 0]
+    labels, count = ndimage.label(hole, structure=np.ones((3, 3), bool))
+    if count == 0:
+        return 0
+    area = np.bincount(labels.ravel(), minlength=count + 1)
+    widest = 0
+    for i, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None:
+            continue
+        extent = max(box[0].stop - box[0].start, box[1].stop - box[1].start)
+        if area[i] > THIN_DAMAGE * extent:
+            widest = max(widest, extent)
+    return widest
 
 
 def _infrared_loss(infrared: np.ndarray, max_size: int) -> np.ndarray:
@@ -163,15 +195,27 @@ def _infrared_loss(infrared: np.ndarray, max_size: int) -> np.ndarray:
 
 
 def _prepare(image: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
-    """Measure noise and damage share once on the area worked on, so that tiles agree."""
-    if params.get("damage") is not None:
+    """Measure noise and damage share once on the area worked on, so that tiles agree.
+
+    A given damage mask is checked here, on the whole area worked on
+    (tiles may well hold none of it).
+    """
+    damage = params.get("damage")
+    if damage is not None:
+        if not _given_damage(damage, image.shape).any():
+            msg = ("remove-defects: the damage mask marks no pixel of the area worked on "
+                   "(values above 0.5 are damage); leave it out to detect the damage "
+                   "instead, or select where the damage is")
+            raise ParameterError(msg)
         return {}
     infrared = params.get("infrared")
     if infrared is not None:
         if params.get("infrared_noise") is not None:
             return {}
         ir = _whole_image_plane(infrared, image.shape, "infrared plane")
-        return {"infrared_noise": estimate_noise(_infrared_loss(ir, int(params["max_size"])))}
+        # (a wrong layer taken for the plane can measure above the slider's range)
+        sigma = estimate_noise(_infrared_loss(ir, int(params["max_size"])))
+        return {"infrared_noise": min(sigma, INFRARED_NOISE_MAX)}
     out: dict[str, Any] = {}
     noise = params.get("noise")
     if noise is None:
@@ -550,13 +594,13 @@ def _whole_image_plane(values: np.ndarray, shape: tuple[int, ...], what: str) ->
 
 
 def _given_damage(damage: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Check a damage mask given to remove-defects; return where it is above 0.5."""
-    hole = _whole_image_plane(damage, shape, "remove-defects: the damage mask") > 0.5
-    if not hole.any():
-        msg = ("remove-defects: the damage mask marks no pixel (values above 0.5 are "
-               "damage); leave it out to detect the damage instead")
-        raise ParameterError(msg)
-    return hole
+    """Check a damage mask given to remove-defects; return where it is above 0.5.
+
+    A mask marking nothing here is no error: a tile, or a selection, may
+    hold none of the damage (the engine checks the whole area first, in
+    :func:`_prepare`).
+    """
+    return _whole_image_plane(damage, shape, "remove-defects: the damage mask") > 0.5
 
 
 @operation("detect-defects", label="_Detect Dust and Scratches", menu="Repair",
@@ -646,7 +690,9 @@ def detect_defects(
     The network has no pooling, so the operation tiles exactly (each tile
     with a 34 px margin); the noise level is measured once on the whole
     image first. With an infrared plane the same holds: each tile gets its
-    part of the plane, and the plane's noise is measured once.
+    part of the plane, and the plane's noise is measured once. With
+    `kinds` 'spots' or 'lines', a mark larger than the margin that a tile
+    cuts may be judged by its part there; 'both' (the default) is exact.
 
     References
     ----------
