@@ -160,7 +160,12 @@ class ParamSpec:
         if kind == "color":
             return _to_color(value, self, where)
         if kind == "array":
-            arr = np.asarray(value, dtype=np.float32)
+            raw = np.asarray(value)
+            if raw.dtype.kind not in "biuf":  # text, objects, complex numbers
+                msg = (f"{where}{self.name} must be an array of real numbers, got "
+                       f"{type(value).__name__} of {raw.dtype}")
+                raise ParameterError(msg)
+            arr = raw.astype(np.float32)
             if arr.size == 0 or not np.isfinite(arr).all():
                 msg = f"{where}{self.name} must be a non-empty array of finite numbers"
                 raise ParameterError(msg)

@@ -1,3 +1,4 @@
+import re
 from typing import Annotated, Literal
 
 import numpy as np
@@ -46,6 +47,20 @@ def test_bind_validates_names_types_and_ranges():
         spec.bind({"channels": "lab"})
     with pytest.raises(ParameterError, match=r"no parameter 'radiuss'.*radius"):
         spec.bind({"radiuss": 2})
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    ("abc", "psf must be an array of real numbers, got str"),
+    (np.ones((3, 3), complex), "psf must be an array of real numbers"),
+    ([[1.0, None]], "psf must be an array of real numbers"),
+    (np.zeros((0, 3)), "psf must be a non-empty array of finite numbers"),
+    ([[1.0, np.nan]], "psf must be a non-empty array of finite numbers"),
+])
+def test_array_parameters_name_what_is_wrong(value, text):
+    spec = photomend.registry.get("deblur")
+    with pytest.raises(ParameterError, match=re.escape(text)):
+        spec.bind({"psf": value})
+    assert spec.bind({"psf": [[0, 1], [1, 0]]})["psf"].dtype == np.float32  # ints are fine
 
 
 def test_decorator_records_every_kind(scratch_registry):

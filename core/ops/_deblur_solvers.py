@@ -464,6 +464,9 @@ def _each_plane(work: Callable[[int], None], count: int, pixels: int) -> None:
 
 #: EM passes that re-estimate the unknown ring for the one-shot filters.
 _EM_PASSES = 3
+#: The Wiener filter's image spectrum is fitted where the observed power
+#: exceeds this many times the noise power.
+SIGNAL_MARGIN = 2.0
 
 
 def _filter_em(planes: np.ndarray, frame: Frame, gains: list[np.ndarray],
@@ -491,14 +494,21 @@ def _spectrum_scale(y: np.ndarray, frame: Frame, sigma2: float) -> float:
     """Fit A in the natural-image model ``S_x(ω) = A / |∇(ω)|²``.
 
     Uses the frequencies the PSF passes well (``|K|² > 0.25``), where the
-    observed power is ``|K|² S_x + sigma²``.
+    observed power is ``|K|² S_x + sigma²``, and of those the ones where
+    the image stands clearly above the noise (power over
+    :data:`SIGNAL_MARGIN` σ²). A smooth picture has next to nothing at
+    most frequencies: fitted there too, A came out near zero and the
+    filter flattened the whole image.
     """
     spec = frame.fft(y)
     n = float(y.size)
     power = (spec.real ** 2 + spec.imag ** 2) / n
-    good = (frame.otf2 > 0.25) & (frame.grad2 > 1e-3)
+    passed = (frame.otf2 > 0.25) & (frame.grad2 > 1e-3)
+    if passed.sum() < 16:
+        passed = frame.grad2 > 1e-3
+    good = passed & (power > SIGNAL_MARGIN * sigma2)
     if good.sum() < 16:
-        good = frame.grad2 > 1e-3
+        good = passed  # no signal to speak of: the noise decides
     est = (power[good] - sigma2) * frame.grad2[good] / np.maximum(frame.otf2[good], 1e-6)
     return float(max(np.median(est), 1e-8))
 

@@ -558,11 +558,12 @@ def deblur(
         "automatic: a fixed schedule, or the noise-based stopping rule).",
         min=0, max=500, step=1, advanced=True)] = 0,
     psf: Annotated[np.ndarray | None, Param(
-        "A measured or custom PSF: a 2-D array, an image file, or a layer "
-        "with the blur's shape painted light on black or transparent (cropped "
-        "to what is painted), or with a star or glint copied from the photo "
-        "and pasted (measured: sky subtracted, spot isolated). It overrides "
-        "blur and the sizes, and is normalised and centred.",
+        "A measured or custom PSF: a 2-D array, an image file (taken as the "
+        "kernel itself), or a layer with the blur's shape painted light on "
+        "black or transparent (cropped to what is painted), or with a star or "
+        "glint copied from the photo and pasted as a layer (measured: sky "
+        "subtracted, spot isolated; in Python: photomend.psf.from_point_source). "
+        "It overrides blur and the sizes, and is normalised and centred.",
         kind="array", layer="kernel", label="PSF")] = None,
     progress: Progress | None = None,
     report: dict[str, Any] | None = None,
