@@ -530,6 +530,20 @@ def test_a_crack_network_is_found_as_lines(scene):
     assert _found(truth, found) > 0.8
 
 
+@pytest.mark.parametrize("max_size", [24, 64])
+def test_cracks_stay_lines_when_big_specks_are_sought_too(max_size):
+    # The coarse passes for big specks widen a crack into a band; it is
+    # judged, and kept, by what the full-resolution pass found.
+    d = synth.cracks(_photo_like(), 4, count=1, size=160.0)
+    noisy = synth.gaussian_noise(d.image, 1, sigma=2.0, clip=True).image.astype(np.float32)
+    truth = d.mask > 0.2
+    found = photomend.run("detect-defects", noisy, kinds="lines", max_size=max_size)
+    assert _found(truth, found) > 0.8
+    both = photomend.run("detect-defects", noisy, max_size=max_size) > 0.5
+    near = ndimage.binary_dilation(truth)
+    assert (both & ~near).sum() < 0.2 * both.sum()  # the crack, not a band around it
+
+
 def test_a_crease_is_found():
     clean = _photo_like()
     d = synth.creases(clean, 3, count=1)

@@ -287,7 +287,7 @@ def estimate_damage_share(image: np.ndarray, *, noise: float | None = None,
     default_level = _threshold_logit(0.5, decision_level())
 
     def count(box: tuple[slice, slice]) -> tuple[int, int]:
-        z = _whole_logits(image[box], sigma, polarity, levels)
+        z, _ = _whole_logits(image[box], sigma, polarity, levels)
         # Marks the shape rules reject (big blobs, the frame) are not damage;
         # each polarity is judged on its own, as in detection.
         sure = np.zeros(z.shape[1:], dtype=bool)
@@ -307,11 +307,11 @@ def estimate_damage_share(image: np.ndarray, *, noise: float | None = None,
 #: The network's log-odds of the last few whole images (up to
 #: :data:`SHARE_AREA` pixels): measuring the share and detecting then read
 #: the network once. Read-only arrays.
-_LOGITS: PixelMemo[np.ndarray] = PixelMemo(2)
+_LOGITS: PixelMemo[tuple[np.ndarray, np.ndarray]] = PixelMemo(2)
 
 
 def _whole_logits(image: np.ndarray, sigma: float, polarity: Polarity,
-                  levels: int) -> np.ndarray:
+                  levels: int) -> tuple[np.ndarray, np.ndarray]:
     """Return :func:`_pyramid_logits`, remembered for images up to SHARE_AREA pixels."""
     if image.shape[0] * image.shape[1] > SHARE_AREA:
         return _pyramid_logits(image, sigma, polarity, levels)
@@ -319,7 +319,8 @@ def _whole_logits(image: np.ndarray, sigma: float, polarity: Polarity,
     z = _LOGITS.get(key)
     if z is None:
         z = _pyramid_logits(image, sigma, polarity, levels)
-        z.setflags(write=False)
+        for part in z:
+            part.setflags(write=False)
         _LOGITS.put(key, z)
     return z
 
@@ -360,9 +361,16 @@ def _half(image: np.ndarray) -> np.ndarray:
 
 
 def _pyramid_logits(image: np.ndarray, sigma: float, polarity: Polarity,
-                    levels: int) -> np.ndarray:
-    """Log-odds at full resolution, plus coarser passes for big specks."""
-    z = _logits(image, sigma, polarity)
+                    levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Log-odds at full resolution, plus coarser passes for big specks.
+
+    Returns the log-odds of all passes together (the largest at each
+    pixel) and those of the full-resolution pass alone (the same array
+    when there are no coarser passes): lines are judged on the latter,
+    since a coarse pass widens them.
+    """
+    fine = _logits(image, sigma, polarity)
+    z = fine
     small, scale, s = image, 1, sigma
     for _ in range(levels):
         small, scale, s = _half(small), scale * 2, s / 2  # 2×2 means halve the noise
@@ -370,8 +378,10 @@ def _pyramid_logits(image: np.ndarray, sigma: float, polarity: Polarity,
             break
         coarse = _logits(small, s, polarity)
         up = np.repeat(np.repeat(coarse, scale, axis=1), scale, axis=2)
+        if z is fine:
+            z = fine.copy()
         np.maximum(z, up[:, : z.shape[1], : z.shape[2]], out=z)
-    return z
+    return z, fine
 
 
 def _soft_mask(z: np.ndarray, sensitivity: float, base: float, shift: float = 0.0
@@ -391,12 +401,18 @@ def _edge_distance(shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _shape_filter(soft: np.ndarray, max_size: int, kinds: Kinds,
-                  extent: np.ndarray | None = None) -> np.ndarray:
+                  extent: np.ndarray | None = None,
+                  fine: np.ndarray | None = None) -> np.ndarray:
     """Drop detected components of the wrong kind, too big to be specks or on the frame.
 
     `extent`, if given, marks where the damage is judged at a more lenient
     level: shapes are measured there, since a strict level sees only the
     core of a big blob, small enough to pass for a speck.
+
+    `fine`, if given, marks what the full-resolution pass alone found
+    (when coarser passes seek big specks): a component whose part there
+    is a line is a line, kept to that part and the pixel around it, since
+    the coarse passes widen cracks, hairs and scratches into bands.
 
     Tiles need no special care for the frame rule: a component within
     :data:`FRAME_BAND` px of a tile's inner edge lies in its halo, whose
@@ -413,6 +429,16 @@ def _shape_filter(soft: np.ndarray, max_size: int, kinds: Kinds,
     area = np.bincount(labels.ravel(), minlength=count + 1)[1:].astype(np.float64)
     length = area / np.maximum(width, 1.0)
     is_line = (width <= LINE_WIDTH) & (length >= LINE_ELONGATION * np.maximum(width, 1.0))
+    widened = np.zeros(count, bool)
+    if fine is not None:
+        core = found & fine
+        core_area = np.bincount(labels[core], minlength=count + 1)[1:].astype(np.float64)
+        core_width = 2.0 * region_max(ndimage.distance_transform_edt(core), labels, count,
+                                      core)[1:] - 1.0
+        core_length = core_area / np.maximum(core_width, 1.0)
+        widened = ((core_area > 0) & (core_width <= LINE_WIDTH) & ~is_line
+                   & (core_length >= LINE_ELONGATION * np.maximum(core_width, 1.0)))
+        is_line |= widened
     keep = np.ones(count, bool)
     if kinds == "spots":
         keep &= ~is_line
@@ -427,6 +453,10 @@ def _shape_filter(soft: np.ndarray, max_size: int, kinds: Kinds,
     keep &= is_line | (size <= max_size)
     inward = region_max(_edge_distance(soft.shape), labels, count, found)[1:]
     keep &= inward >= FRAME_BAND
+    if fine is not None and (widened & keep).any():
+        # a widened line keeps its full-resolution part and the pixel around it
+        band = np.concatenate([[False], widened & keep])[labels]
+        soft = np.where(band & ~ndimage.binary_dilation(found & fine), np.float32(0.0), soft)
     if keep.all():
         return soft
     drop = ~np.concatenate([[True], keep])[labels]
@@ -559,7 +589,7 @@ def _detect(image: np.ndarray, sensitivity: float, max_size: int, polarity: Pola
                                noise=infrared_noise)[None]
     else:
         sigma = estimate_noise(plane(image, True)) if noise is None else max(noise, 1e-4)
-        z = _whole_logits(image, sigma, polarity, _levels(max_size))
+        z, fine = _whole_logits(image, sigma, polarity, _levels(max_size))
         if share is None:  # a direct call on the whole image; the engine measures first
             share = estimate_damage_share(image, noise=sigma, polarity=polarity,
                                           max_size=max_size)
@@ -568,8 +598,10 @@ def _detect(image: np.ndarray, sensitivity: float, max_size: int, polarity: Pola
         # Shapes are judged at the default level when the level in use is stricter.
         lenient = min(_threshold_logit(sensitivity, decision_level()) - shift,
                       _threshold_logit(0.5, decision_level()))
-        return np.stack([_shape_filter(m, max_size, kinds, extent=zp > lenient)
-                         for m, zp in zip(soft, z, strict=True)])
+        level = _threshold_logit(sensitivity, decision_level()) - shift
+        return np.stack([_shape_filter(m, max_size, kinds, extent=zp > lenient,
+                                       fine=None if fz is zp else fz > level)
+                         for m, zp, fz in zip(soft, z, fine, strict=True)])
     return np.stack([_shape_filter(m, max_size, kinds) for m in soft])
 
 
