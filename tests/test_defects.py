@@ -181,6 +181,19 @@ def _film_scan(shape=(300, 340), seed=4):
     return rgb, ir, dust
 
 
+def test_the_mask_as_an_8_bit_selection_for_inpaint_changes_only_the_marks():
+    # Detect, store as an 8-bit channel (as hosts do), use as Inpaint's selection.
+    img, _, _ = _damaged()
+    soft = photomend.run("detect-defects", img)
+    assert 0.0 < (soft > 0).mean() < 0.2  # zero away from the marks
+    channel = np.round(soft * 255).astype(np.uint8)
+    out = photomend.run("inpaint", img, channel)
+    far = ~ndimage.binary_dilation(soft > 0.5, iterations=3)
+    moved = np.abs(out - img).max(axis=-1)[far]
+    # (doubtful pixels, under a 50 % chance, are blended in by their share)
+    assert (moved > 0).mean() < 0.05 and moved.max() < 4 / 255
+
+
 def test_infrared_detection_tiles_exactly():
     # The plane is cut per tile like the image, and its noise measured once.
     rgb, ir, dust = _film_scan()

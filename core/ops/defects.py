@@ -116,6 +116,10 @@ _DAMAGE = Annotated[np.ndarray | None, Param(
     "touched up by hand, or a layer painted white where the damage is: "
     "nothing is then detected, and exactly the pixels above 0.5 are filled.",
     kind="array", layer="plane")]
+#: detect-defects' mask is 0 where the chance of damage is below this, so
+#: that the mask used as a selection (for Inpaint) leaves the photo alone
+#: away from the marks.
+MASK_FLOOR = 0.05
 #: Largest infrared noise accepted (the lost share's deviation; 1 = all of it).
 INFRARED_NOISE_MAX = 1.0
 #: A given damage area thicker than this (px, area over extent) is wide:
@@ -683,7 +687,8 @@ def detect_defects(
     Returns
     -------
     ndarray
-        float32 ``(H, W)`` soft mask in [0, 1]: above 0.5 is damage.
+        float32 ``(H, W)`` soft mask in [0, 1]: above 0.5 is damage, and
+        exactly 0 where the chance of damage is under :data:`MASK_FLOOR`.
 
     Notes
     -----
@@ -733,8 +738,12 @@ def detect_defects(
     .. [2] Z. Wan, B. Zhang, D. Chen, P. Zhang, D. Chen, J. Liao, F. Wen,
        "Bringing old photos back to life", CVPR 2020.
     """
-    return _detect(image, sensitivity, max_size, polarity, kinds, noise, infrared,
+    soft = _detect(image, sensitivity, max_size, polarity, kinds, noise, infrared,
                    damage_share, infrared_noise).max(axis=0)
+    # Nothing at all where damage is unlikely: the mask, touched up and
+    # made a selection for Inpaint, must not reach the rest of the photo.
+    soft[soft < MASK_FLOOR] = 0.0
+    return soft
 
 
 @operation("remove-defects", label="_Remove Dust and Scratches", menu="Repair",
