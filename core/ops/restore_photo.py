@@ -232,8 +232,8 @@ def restore_photo(
     in full, as a finish.
 
     The 'fast' method exists for large scans: on a 24 MP 16-bit scan of the
-    benchmark's "old photo" it takes 59.7 s against 214 s with 'quality'
-    (two cores), while on the benchmark's Kodak24 and McMaster photos the
+    benchmark's "old photo" it takes 51.9 s against 214 s with 'quality'
+    (two cores, 2.15 GB peak), while on the benchmark's Kodak24 and McMaster photos the
     two score 19.17 against 19.20 dB PSNR and a mean CIEDE2000 of 12.70
     against 12.66: after fading, grain and blur, the texture copied into
     specks and the second denoising pass are worth little, and what

@@ -694,14 +694,14 @@ def ask_and_apply(
     Image or ndarray or None
         What was written, or None when the user cancelled.
 
+    Notes
+    -----
     When the user chose a recipe file ("Save recipe"), the steps as run
     are written there after the result (every estimate fixed, one-click
     operations expanded into their steps, per-image planes left out; see
     :func:`photomend.recipe.resolved_recipe`), for ``photomend run
     --recipe`` on a batch of scans.
 
-    Notes
-    -----
     Core errors (:class:`~photomend.errors.PhotomendError`) are shown in a
     message box with the core's wording; other exceptions propagate with
     their traceback (the caller's slot must catch them inside Krita).
