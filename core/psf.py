@@ -47,7 +47,12 @@ _PAD_MODES: dict[str, _PadMode] = {
 }
 
 
-def _check_positive(name: str, value: float) -> float:
+#: Largest extent (px) a built PSF may span: a kernel of this side holds
+#: millions of weights, and no photograph's blur is wider.
+MAX_EXTENT = 2048
+
+
+def _check_positive(name: str, value: float, largest: float | None = None) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -55,6 +60,10 @@ def _check_positive(name: str, value: float) -> float:
         raise ParameterError(msg) from None
     if not math.isfinite(v) or v <= 0:
         msg = f"{name} = {value!r} must be a finite number greater than 0"
+        raise ParameterError(msg)
+    if largest is not None and v > largest:
+        msg = (f"{name} = {value!r} px makes a PSF wider than {MAX_EXTENT} px; "
+               f"at most {largest:g}")
         raise ParameterError(msg)
     return v
 
@@ -244,7 +253,7 @@ def gaussian(sigma: float, size: int | None = None) -> np.ndarray:
     The Gaussian is sampled at pixel centres and renormalised, like MATLAB's
     ``fspecial('gaussian')`` used by most deblurring benchmarks.
     """
-    s = _check_positive("sigma", sigma)
+    s = _check_positive("sigma", sigma, MAX_EXTENT / 6.0)
     if size is None:
         n = max(3, 2 * math.ceil(3.0 * s) + 1)
     else:
@@ -258,8 +267,9 @@ def _check_size(size: int) -> int:
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
         msg = f"size must be an odd whole number of pixels, got {size!r}"
         raise ParameterError(msg)
-    if size <= 0 or size % 2 == 0:
-        msg = f"size = {size} must be a positive odd number of pixels (1, 3, 5, ...)"
+    if size <= 0 or size % 2 == 0 or size > 2 * MAX_EXTENT + 1:
+        msg = (f"size = {size} must be a positive odd number of pixels (1, 3, 5, ...) "
+               f"up to {2 * MAX_EXTENT + 1}")
         raise ParameterError(msg)
     return int(size)
 
@@ -287,10 +297,11 @@ def disk(radius: float, softness: float = 0.5) -> np.ndarray:
     wide approximates the area of the pixel inside the circle, which keeps
     the kernel's response smooth when `radius` changes by a fraction.
     """
-    rad = _check_positive("radius", radius)
+    rad = _check_positive("radius", radius, MAX_EXTENT / 2.0)
     soft = float(softness)
-    if not math.isfinite(soft) or soft < 0:
-        msg = f"softness = {softness!r} must be a finite number ≥ 0 (edge width in px)"
+    if not math.isfinite(soft) or soft < 0 or soft > MAX_EXTENT / 2.0:
+        msg = (f"softness = {softness!r} must be a finite number from 0 to {MAX_EXTENT // 2} "
+               "(edge width in px)")
         raise ParameterError(msg)
     half = math.ceil(rad + soft / 2.0)
     r = np.arange(-half, half + 1, dtype=np.float64)
@@ -386,7 +397,7 @@ def motion(length: float, angle_deg: float) -> np.ndarray:
     and splatted bilinearly (see :func:`trajectory`), giving an
     anti-aliased line whose weight is uniform along its length.
     """
-    ln = _check_positive("length", length)
+    ln = _check_positive("length", length, float(MAX_EXTENT))
     try:
         angle = float(angle_deg)
     except (TypeError, ValueError):
@@ -519,6 +530,13 @@ def from_point_source(crop: np.ndarray, *, size: int | None = None,
     """
     from scipy import ndimage
 
+    try:
+        level = float(threshold)
+    except (TypeError, ValueError):
+        level = math.nan
+    if not math.isfinite(level) or level <= 0:
+        msg = f"threshold = {threshold!r} must be a finite number above 0 (noise levels)"
+        raise ParameterError(msg)
     arr = np.asarray(crop)
     if arr.dtype.kind not in "fiub" or arr.ndim not in (2, 3):
         msg = f"crop must be an (H, W) or (H, W, C) array of numbers, got {arr.dtype} {arr.shape}"
@@ -548,10 +566,10 @@ def from_point_source(crop: np.ndarray, *, size: int | None = None,
     smooth = ndimage.gaussian_filter(d, 1.0, mode="nearest")
     peak_at = np.unravel_index(int(np.argmax(smooth)), smooth.shape)
     peak_level = float(smooth[peak_at]) / (noise / (2.0 * math.sqrt(math.pi)))
-    if peak_level < threshold:
+    if peak_level < level:
         msg = (f"no point source in the crop: its brightest spot stands only "
                f"{max(peak_level, 0.0):.1f} noise levels above the background (needs "
-               f"{threshold:g}); crop around a star, a specular glint or a small bright dot")
+               f"{level:g}); crop around a star, a specular glint or a small bright dot")
         raise ParameterError(msg)
     peak = float(d.max())
     level = max(3.0 * noise, 0.02 * peak)

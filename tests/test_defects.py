@@ -501,6 +501,7 @@ def test_a_given_damage_mask_is_only_filled():
     (np.ones((5, 5), np.float32), {}, "the damage plane has shape"),
     (np.full((128, 128), np.nan, np.float32), {}, "finite numbers"),
     (np.zeros((128, 128), np.float32), {}, "marks no pixel"),
+    (np.ones((128, 128), np.float32), {}, "marks every pixel"),
     (np.ones((128, 128), np.float32), {"infrared": np.ones((128, 128), np.float32)},
      "either a damage mask or an infrared plane"),
 ])

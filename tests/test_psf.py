@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -232,6 +233,20 @@ def test_point_source_sub_pixel_rgb_and_16_bit() -> None:
     np.testing.assert_allclose(cov_est, cov_true, atol=1.0)  # same streak: length and angle
     fixed = psf.from_point_source(crop, size=21)
     assert fixed.shape == (21, 21) and fixed.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("build", "text"), [
+    (lambda: psf.disk(1e6), "radius = 1000000.0 px makes a PSF wider than 2048 px"),
+    (lambda: psf.gaussian(1e5), "sigma = 100000.0 px makes a PSF wider"),
+    (lambda: psf.motion(1e7, 0.0), "length = 10000000.0 px makes a PSF wider"),
+    (lambda: psf.disk(3.0, softness=1e9), "softness = 1000000000.0 must be a finite number"),
+    (lambda: psf.gaussian(1.0, size=1_000_001), "up to 4097"),
+    (lambda: psf.from_point_source(np.zeros((9, 9)), threshold="x"), "threshold = 'x'"),
+    (lambda: psf.from_point_source(np.zeros((9, 9)), threshold=float("nan")), "threshold"),
+])
+def test_unbuildable_psfs_are_refused_before_any_memory_is_spent(build, text) -> None:
+    with pytest.raises(ParameterError, match=re.escape(text)):
+        build()
 
 
 def test_point_source_errors() -> None:

@@ -206,10 +206,16 @@ def _prepare(image: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
     """
     damage = params.get("damage")
     if damage is not None:
-        if not _given_damage(damage, image.shape).any():
+        _only_one_source(params.get("infrared"))
+        hole = _given_damage(damage, image.shape)
+        if not hole.any():
             msg = ("remove-defects: the damage mask marks no pixel of the area worked on "
                    "(values above 0.5 are damage); leave it out to detect the damage "
                    "instead, or select where the damage is")
+            raise ParameterError(msg)
+        if hole.all():
+            msg = ("remove-defects: the damage mask marks every pixel of the area worked "
+                   "on, so nothing is left to fill it from; mark only the damage")
             raise ParameterError(msg)
         return {}
     infrared = params.get("infrared")
@@ -629,6 +635,13 @@ def _whole_image_plane(values: np.ndarray, shape: tuple[int, ...], what: str) ->
     return plane_
 
 
+def _only_one_source(infrared: np.ndarray | None) -> None:
+    """Refuse an infrared plane given along with a damage mask."""
+    if infrared is not None:
+        msg = "remove-defects: give either a damage mask or an infrared plane, not both"
+        raise ParameterError(msg)
+
+
 def _given_damage(damage: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Check a damage mask given to remove-defects; return where it is above 0.5.
 
@@ -830,9 +843,7 @@ def remove_defects(
     """
     prog = progress if progress is not None else Progress()
     if damage is not None:
-        if infrared is not None:
-            msg = "remove-defects: give either a damage mask or an infrared plane, not both"
-            raise ParameterError(msg)
+        _only_one_source(infrared)
         holes = _given_damage(damage, image.shape[:2])[None]
     else:
         soft = _detect(image, sensitivity, max_size, polarity, kinds, noise, infrared,
