@@ -401,17 +401,24 @@ def test_ask_and_apply_writes_what_the_preview_showed(qtbot, image, tmp_path):
     np.testing.assert_allclose(shown.data.color, crop(full, shown.box).color, atol=1e-6)
 
 
-def test_ask_and_apply_cancel_and_core_errors(qtbot, image, tmp_path):
-    written = []
-    messages_seen = []
+def _message_closer(seen: list[str]):
+    """Return a timer callback that answers the next message box, keeping its text in `seen`."""
 
-    def close_message_boxes():
+    def close() -> None:
         for widget in QApplication.topLevelWidgets():
             if isinstance(widget, QMessageBox) and widget.isVisible():
-                messages_seen.append(widget.text())
+                seen.append(widget.text())
                 widget.accept()
                 return
-        QTimer.singleShot(10, close_message_boxes)
+        QTimer.singleShot(10, close)
+
+    return close
+
+
+def test_ask_and_apply_cancel_and_core_errors(qtbot, image, tmp_path):
+    written = []
+    messages_seen: list[str] = []
+    close_message_boxes = _message_closer(messages_seen)
 
     def reject(dialog):
         QTimer.singleShot(0, dialog.reject)
@@ -506,15 +513,8 @@ def test_the_steps_as_run_are_saved_as_a_recipe_that_replays_them(qtbot, image, 
 
 
 def test_a_recipe_that_cannot_be_written_is_reported(qtbot, image, tmp_path):
-    seen = []
-
-    def close_message_boxes():
-        for widget in QApplication.topLevelWidgets():
-            if isinstance(widget, QMessageBox) and widget.isVisible():
-                seen.append(widget.text())
-                widget.accept()
-                return
-        QTimer.singleShot(10, close_message_boxes)
+    seen: list[str] = []
+    close_message_boxes = _message_closer(seen)
 
     def hook(dialog):
         dialog.set_recipe_path(tmp_path / "missing" / "steps.json")
