@@ -11,7 +11,7 @@ from scipy import ndimage
 import photomend
 from photomend import ParameterError, quality, synth
 from photomend.image import Image
-from photomend.ops import defects
+from photomend.ops import _defects_concentric, defects
 
 
 @pytest.fixture(autouse=True)
@@ -743,3 +743,74 @@ def test_a_damage_mask_given_for_an_rgbi_scan_is_filled_as_given():
                   sharpen=False, color=False)
     (step,) = report["steps"]  # the plane belongs to the scan: not in the step's report
     assert step["op"] == "remove-defects" and "infrared" not in step["params"]
+
+
+def _portrait(seed=5):
+    """Skin with eight eyes (sclera, iris, pupil, catch-light) and four dust specks.
+
+    Returns the image, each pupil's disk (with its catch-light) and each speck's.
+    """
+    h, w = 240, 400
+    y, x = np.mgrid[0:h, 0:w]
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = (0.85, 0.65, 0.55)
+    pupils, specks = [], []
+    sizes = [(18, 8), (24, 10), (22, 6), (30, 12)]
+    for i, (iris, pupil) in enumerate(sizes):
+        for dx in (-30, 40):
+            cy, cx = 60 + 120 * (i // 2), 100 + 200 * (i % 2) + dx
+            # the lids hide the iris' top and bottom
+            sclera = ((y - cy) / (0.45 * iris)) ** 2 + ((x - cx) / (1.5 * iris)) ** 2 < 1
+            img[sclera] = (0.92, 0.9, 0.88)
+            img[_disk((h, w), cy, cx, iris / 2) & sclera] = ((0.35, 0.22, 0.1) if i % 2
+                                                            else (0.3, 0.4, 0.5))
+            img[_disk((h, w), cy, cx, pupil / 2)] = (0.05, 0.04, 0.04)
+            img[_disk((h, w), cy - pupil / 5, cx + pupil / 5, max(pupil / 5, 1))] = 0.98
+            pupils.append(_disk((h, w), cy, cx, pupil / 2 + 2))
+        # a dust speck as big as the pupil, on plain skin
+        sy, sx = 110 + 15 * (i % 2), 40 + 100 * i
+        img[_disk((h, w), sy, sx, pupil / 2)] = (0.08, 0.06, 0.06)
+        specks.append(_disk((h, w), sy, sx, pupil / 2))
+    img = ndimage.gaussian_filter(img, (1.0, 1.0, 0))
+    img += np.random.default_rng(seed).normal(0, 0.004, img.shape).astype(np.float32)
+    return np.clip(img, 0, 1).astype(np.float32), pupils, specks
+
+
+def test_pupils_and_their_catch_lights_are_not_dust():
+    # A pupil is a dark speck, but at the centre of a plain ring (the iris)
+    # set off from what lies around: image content, unlike the same speck
+    # on plain skin.
+    img, pupils, specks = _portrait()
+    mask = photomend.run("detect-defects", img)
+    out = photomend.run("remove-defects", img)
+    change = np.abs(out - img).max(axis=-1)
+    for pupil in pupils:
+        assert (mask[pupil] <= 0.5).all()  # nor the catch-light in it
+        assert change[pupil].max() == 0.0
+    for speck in specks:
+        assert (mask[speck] > 0.5).mean() > 0.9
+        assert out[speck].mean() > img[speck].mean() + 0.3  # filled with skin
+
+
+def test_tiles_judge_pupils_as_one_pass():
+    img, _, _ = _portrait()
+    whole = photomend.run("detect-defects", img, tile=0)
+    tiled = photomend.run("detect-defects", img, tile=96)
+    np.testing.assert_allclose(tiled, whole, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["smooth", "texture"])
+def test_dust_is_not_taken_for_a_pupil(kind):
+    # Given the true specks as the mask, the rim test spares none of them:
+    # their fringes fade without a rim, and texture around them has no
+    # round rim crossed the same way all round.
+    clean = synth.synthetic_scene((256, 256, 3), 8, kind=kind).astype(np.float32)
+    d = synth.dust(clean, 9, count=60, radius=(2.0, 8.0))
+    img = synth.gaussian_noise(d.image, 1, sigma=2.0, clip=True).image.astype(np.float32)
+    truth = d.mask > 0.2
+    darker = img.mean(axis=-1) < clean.mean(axis=-1)
+    soft = np.stack([truth & darker, truth & ~darker]).astype(np.float32)
+    kept = _defects_concentric.spare_concentric(img, soft, 16, 2.0 / 255)
+    labels, count = ndimage.label(truth, structure=np.ones((3, 3)))
+    spared = np.unique(labels[(soft.max(axis=0) > 0.5) & (kept.max(axis=0) <= 0.5)])
+    assert count > 40 and spared[spared > 0].size <= 1

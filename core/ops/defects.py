@@ -20,6 +20,7 @@ from ..errors import ParameterError
 from ..progress import Progress
 from ..registry import Param, operation
 from ..tiles import workers
+from ._defects_concentric import concentric_reach, spare_concentric
 from ._defects_net import decision_level, logits, net_input, reach
 from ._defects_noise import estimate_noise, plane
 from ._memo import PixelMemo
@@ -152,7 +153,11 @@ def _infrared_reach(max_size: int) -> int:
 def _halo(params: Mapping[str, Any]) -> int:
     if params.get("infrared") is not None:
         return _infrared_reach(int(params["max_size"])) + 2
-    return reach() * 2 ** _levels(int(params["max_size"])) + int(params["max_size"]) + 4
+    max_size = int(params["max_size"])
+    # The network's reach around each speck, and the rings around a speck
+    # that tell a pupil from dust (read around its centre).
+    return max(reach() * 2 ** _levels(max_size) + max_size + 4,
+               concentric_reach(max_size) + max_size // 2 + 2)
 
 
 def _remove_halo(params: Mapping[str, Any]) -> int:
@@ -609,9 +614,10 @@ def _detect(image: np.ndarray, sensitivity: float, max_size: int, polarity: Pola
         lenient = min(_threshold_logit(sensitivity, decision_level()) - shift,
                       _threshold_logit(0.5, decision_level()))
         level = _threshold_logit(sensitivity, decision_level()) - shift
-        return np.stack([_shape_filter(m, max_size, kinds, extent=zp > lenient,
-                                       fine=None if fz is zp else fz > level)
-                         for m, zp, fz in zip(soft, z, fine, strict=True)])
+        shaped = np.stack([_shape_filter(m, max_size, kinds, extent=zp > lenient,
+                                         fine=None if fz is zp else fz > level)
+                           for m, zp, fz in zip(soft, z, fine, strict=True)])
+        return spare_concentric(image, shaped, max_size, sigma)
     return np.stack([_shape_filter(m, max_size, kinds) for m in soft])
 
 
@@ -668,9 +674,12 @@ def detect_defects(
 ) -> np.ndarray:
     """Mark dust specks, hairs and scratches as a mask.
 
-    Image detail (catch-lights, stars, text, fine hair, fabric) is told
-    apart from surface damage by its shape, its contrast against the
-    surrounding texture and the noise level, measured at several scales.
+    Image detail (fabric, fine hair, most lettering, pupils and the
+    catch-lights in them) is told apart from surface damage by its shape,
+    its contrast against the surrounding texture and the noise level,
+    measured at several scales. Stars on a night sky look like bright
+    dust on a negative and are often marked: use ``polarity='dark'`` on
+    such pictures.
 
     Parameters
     ----------
@@ -735,12 +744,23 @@ def detect_defects(
     connected component is a line when it is at most 6 px wide and at
     least four times longer than wide. A component lying wholly within
     3 px of the image's edge (:data:`FRAME_BAND`) is taken for the frame
-    (print edge, mat, film rebate) and left alone.
+    (print edge, mat, film rebate) and left alone. A round speck at the
+    centre of a round rim, crossed the same way (darker to lighter, or
+    the reverse) in at least 12 of 16 directions and parted from the
+    speck by a plainer band, is a pupil in its iris (or a flower's
+    heart, a rivet): it is left alone, and so is a speck of the other
+    polarity in it, a catch-light
+    (:func:`~photomend.ops._defects_concentric.spare_concentric`). Dust
+    rarely lands on the centre of a small round object, so on 20 CBSD68
+    photographs with synthetic dust F1 moved by under 0.001; textured
+    irises (close-up human eyes) often show no such rim and are not
+    spared.
 
     The network has no pooling, so the operation tiles exactly (each tile
-    with a 34 px margin); the noise level is measured once on the whole
-    image first. With an infrared plane the same holds: each tile gets its
-    part of the plane, and the plane's noise is measured once. With
+    with a margin of 34 px, more where the rim test reads further); the
+    noise level is measured once on the whole image first. With an
+    infrared plane the same holds: each tile gets its part of the plane,
+    and the plane's noise is measured once. With
     `kinds` 'spots' or 'lines', a mark larger than the margin that a tile
     cuts may be judged by its part there; 'both' (the default) is exact.
 
