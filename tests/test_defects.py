@@ -792,10 +792,13 @@ def test_pupils_and_their_catch_lights_are_not_dust():
         assert out[speck].mean() > img[speck].mean() + 0.3  # filled with skin
 
 
-def test_tiles_judge_pupils_as_one_pass():
+@pytest.mark.parametrize("max_size", [16, 30, 64])
+def test_tiles_judge_pupils_as_one_pass(max_size):
+    # (coarser levels for big specks: the margin is a whole number of
+    # their pixels, so tiles subsample as the whole image does)
     img, _, _ = _portrait()
-    whole = photomend.run("detect-defects", img, tile=0)
-    tiled = photomend.run("detect-defects", img, tile=96)
+    whole = photomend.run("detect-defects", img, tile=0, max_size=max_size)
+    tiled = photomend.run("detect-defects", img, tile=96, max_size=max_size)
     np.testing.assert_allclose(tiled, whole, atol=1e-4)
 
 
@@ -814,3 +817,67 @@ def test_dust_is_not_taken_for_a_pupil(kind):
     labels, count = ndimage.label(truth, structure=np.ones((3, 3)))
     spared = np.unique(labels[(soft.max(axis=0) > 0.5) & (kept.max(axis=0) <= 0.5)])
     assert count > 40 and spared[spared > 0].size <= 1
+
+
+def test_one_pass_is_the_network_alone_and_eight_judge_every_view_alike():
+    from photomend.ops import _defects_net
+
+    img, _, _ = _damaged()
+    planes = _defects_net.net_input(img, 2 / 255)
+    np.testing.assert_array_equal(_defects_net.averaged_logits(planes, 1),
+                                  _defects_net.logits(planes))
+    # Eight passes average over every turn and mirror image: the result
+    # turns and mirrors with the image.
+    m = photomend.run("detect-defects", img, passes=8)
+    mirrored = photomend.run("detect-defects", np.ascontiguousarray(img[:, ::-1]), passes=8)
+    turned = photomend.run("detect-defects", np.ascontiguousarray(img.transpose(1, 0, 2)),
+                           passes=8)
+    np.testing.assert_allclose(mirrored[:, ::-1], m, atol=1e-5)
+    np.testing.assert_allclose(turned.T, m, atol=1e-5)
+    one = photomend.run("detect-defects", img)
+    assert np.abs(one[:, ::-1] - photomend.run(
+        "detect-defects", np.ascontiguousarray(img[:, ::-1]))).max() > 0.01
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_more_passes_find_damage_at_least_as_well(seed):
+    clean = synth.synthetic_scene((192, 192, 3), seed=seed, kind="smooth")
+    d = synth.dust(clean, 1, count=14)
+    h = synth.hairs(d.image, 2, count=3)
+    s = synth.scratches(h.image, 3, count=2)
+    noisy = synth.gaussian_noise(s.image, 4, sigma=2, clip=True).image.astype(np.float32)
+    truth = np.maximum.reduce([d.mask, h.mask, s.mask]) > 0.2
+    f1 = {p: quality.mask_scores(truth, photomend.run("detect-defects", noisy, passes=p),
+                                 tolerance=1).f1 for p in (1, 8)}
+    assert f1[8] >= f1[1] > 0.97, f1
+
+
+def test_passes_tile_exactly_and_are_checked():
+    img, _, _ = _damaged()
+    img = np.concatenate([img, img[:, ::-1]], axis=1)
+    whole = photomend.run("detect-defects", img, tile=0, passes=4)
+    tiled = photomend.run("detect-defects", img, tile=128, passes=4)
+    np.testing.assert_allclose(tiled, whole, atol=1e-4)
+    for bad in (0, 9):
+        with pytest.raises(ParameterError, match="passes"):
+            photomend.run("remove-defects", img, passes=bad)
+
+
+@pytest.mark.parametrize("iris", [20.0, 21.0, 22.0, 23.0, 24.0])
+def test_a_pupil_is_judged_alike_whatever_other_specks_are_tested_with_it(iris):
+    # The circles read around each speck must not depend on the largest
+    # speck tested in the same batch.
+    h, w = 120, 200
+    img = np.full((h, w, 3), 0.8, np.float32)
+    img[_disk((h, w), 60, 60, iris)] = 0.4
+    pupil = _disk((h, w), 60, 60, 3.0)
+    img[pupil] = 0.05
+    img = ndimage.gaussian_filter(img, (0.7, 0.7, 0))
+    other = _disk((h, w), 60, 160, 5.0)
+    img[other] = 0.05
+    none = np.zeros_like(pupil)
+    alone = _defects_concentric.spare_concentric(
+        img, np.stack([pupil, none]).astype(np.float32), 16, 0.004)
+    along = _defects_concentric.spare_concentric(
+        img, np.stack([pupil | other, none]).astype(np.float32), 16, 0.004)
+    assert alone[0][pupil].max() == along[0][pupil].max()

@@ -82,7 +82,8 @@ def tophat_detector(image: np.ndarray, size: int = 9, k: float = 4.0) -> np.ndar
 
 
 def detect_methods() -> list[Method]:
-    out = [photomend_method("detect-defects", "photomend detect-defects")]
+    out = [photomend_method("detect-defects", "photomend detect-defects"),
+           photomend_method("detect-defects", "photomend detect-defects (8 passes)", passes=8)]
     out.append(Method("Dust & Scratches (median 5×5, threshold 0.04)",
                       lambda c: dust_and_scratches(c.degraded)[1]))
     out.append(Method("top-hat detector (9×9, 4σ)", lambda c: tophat_detector(c.degraded)))
@@ -90,7 +91,8 @@ def detect_methods() -> list[Method]:
 
 
 def remove_methods() -> list[Method]:
-    out = [photomend_method("remove-defects", "photomend remove-defects")]
+    out = [photomend_method("remove-defects", "photomend remove-defects"),
+           photomend_method("remove-defects", "photomend remove-defects (8 passes)", passes=8)]
     if "inpaint" in {s.id for s in photomend.operations()}:
         # The target compares with the true mask filled by the same method.
         from photomend.ops.defects import fill_defects

@@ -57,8 +57,16 @@ BEYOND_SCALE, BEYOND_PAD = 5.0, 6.0
 
 
 def concentric_reach(max_size: int) -> int:
-    """Return how far (px) from a speck's centre the test reads the image."""
-    return math.ceil(BEYOND_SCALE * (max_size / 2.0 + 1.0) + BEYOND_PAD) + 2
+    """Return how far (px) from a spared speck's pixels the test reads the image.
+
+    The circles reach :data:`BEYOND_SCALE` r + :data:`BEYOND_PAD` + 2 px
+    from a speck's centre (r at most `max_size` / 2 + 1), plus a pixel
+    for interpolation. The centre lies within r px of the speck's pixels,
+    and within 3 r + 2 px of those of a catch-light it spares (one no
+    larger than such a speck, lying mostly within 2 px of it).
+    """
+    limit = max_size / 2.0 + 1.0
+    return math.ceil(BEYOND_SCALE * limit + BEYOND_PAD) + 3 + math.ceil(3.0 * limit + 2.0)
 
 
 def _profiles(image: np.ndarray, cy: np.ndarray, cx: np.ndarray, reach: int) -> np.ndarray:
@@ -149,7 +157,8 @@ def _concentric(image: np.ndarray, cy: np.ndarray, cx: np.ndarray, r: np.ndarray
     out = np.zeros(len(cy), bool)
     for start in range(0, len(cy), _CHUNK):
         part = slice(start, start + _CHUNK)
-        reach = int(np.floor(BEYOND_SCALE * r[part] + BEYOND_PAD).max()) + 1
+        # (one circle past the farthest rim, so that a peak there is a peak)
+        reach = int(np.floor(BEYOND_SCALE * r[part] + BEYOND_PAD).max()) + 2
         v = _profiles(image, cy[part], cx[part], reach)
         out[part] = _round_share(*_rims(v, r[part], sigma)) >= CONCENTRIC_SHARE
     return out
@@ -181,7 +190,7 @@ def spare_concentric(image: np.ndarray, soft: np.ndarray, max_size: int,
     Each round component (area at least :data:`COMPACT` of its bounding
     square, radius r of the disc of its area between :data:`MIN_RADIUS`
     and `max_size` / 2 + 1 px) is sampled in :data:`ANGLES` directions on
-    circles 1 px apart out to 5 r + 7 px (:func:`_profiles`). Along each
+    circles 1 px apart out to 5 r + 8 px (:func:`_profiles`). Along each
     direction (:func:`_rims`) the speck's own edge is the first peak of
     change (across 2 px) of at least :data:`EDGE_SHARE` of the largest out
     to r + :data:`EDGE_PAD` px, so a mask falling short of a pupil's edge
@@ -196,8 +205,8 @@ def spare_concentric(image: np.ndarray, soft: np.ndarray, max_size: int,
     the rims of :data:`CONCENTRIC_SHARE` of the directions lie within
     :data:`RIM_SLACK` px (or :data:`RIM_SLACK_SHARE` of its radius) of a
     circle fitted to them (:func:`_round_share`). A speck of the other
-    polarity lying mostly within 2 px of a spared one (a catch-light in a
-    pupil) is spared too.
+    polarity, no larger than a speck tested here, lying mostly within 2 px
+    of one spared for its rim (a catch-light in a pupil) is spared too.
 
     On 20 CBSD68 photographs with the benchmark's synthetic light and heavy
     damage, F1 moved by under 0.001. Irises with much texture of their own
@@ -213,11 +222,11 @@ def spare_concentric(image: np.ndarray, soft: np.ndarray, max_size: int,
         labels, count = ndimage.label(plane_found, structure=structure)
         spared = np.zeros(plane_found.shape, bool)
         if count:
-            index = labels.ravel()
+            rows, cols = np.nonzero(labels)
+            index = labels[rows, cols]
             area = np.bincount(index, minlength=count + 1)[1:].astype(np.float64)
-            rows, cols = np.indices(plane_found.shape)
-            cy = np.bincount(index, rows.ravel(), minlength=count + 1)[1:] / np.maximum(area, 1)
-            cx = np.bincount(index, cols.ravel(), minlength=count + 1)[1:] / np.maximum(area, 1)
+            cy = np.bincount(index, rows, minlength=count + 1)[1:] / np.maximum(area, 1)
+            cx = np.bincount(index, cols, minlength=count + 1)[1:] / np.maximum(area, 1)
             r = np.sqrt(area / np.pi)
             boxes = ndimage.find_objects(labels, count)
             extent = np.array([max(b[0].stop - b[0].start, b[1].stop - b[1].start)
@@ -233,9 +242,11 @@ def spare_concentric(image: np.ndarray, soft: np.ndarray, max_size: int,
                 spared = chosen[labels]
         spared_planes.append(spared)
     if len(found) == 2 and any(p.any() for p in spared_planes):
-        # A catch-light in a spared pupil (and the reverse) is spared too.
+        # A catch-light in a spared pupil (and the reverse) is spared too:
+        # next to a speck spared for its rim, not next to another catch-light.
+        rimmed = [p.copy() for p in spared_planes]
         for this, other in ((0, 1), (1, 0)):
-            near = ndimage.binary_dilation(spared_planes[other], structure, iterations=2)
+            near = ndimage.binary_dilation(rimmed[other], structure, iterations=2)
             labels, count = ndimage.label(found[this], structure=structure)
             size = np.bincount(labels.ravel(), minlength=count + 1)
             inside = np.bincount(labels[near], minlength=count + 1)

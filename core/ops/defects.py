@@ -21,7 +21,7 @@ from ..progress import Progress
 from ..registry import Param, operation
 from ..tiles import workers
 from ._defects_concentric import concentric_reach, spare_concentric
-from ._defects_net import decision_level, logits, net_input, reach
+from ._defects_net import VIEWS, averaged_logits, decision_level, net_input, reach
 from ._defects_noise import estimate_noise, plane
 from ._memo import PixelMemo
 from ._regions import region_max
@@ -69,7 +69,7 @@ SHARE_CROP = 512
 #: leaves the level where it was fitted.
 SHARE_MIN_AREA = 128 * 128
 #: Largest speck diameter (px) the full-resolution detector is built for;
-#: larger `max_size` adds half-resolution passes.
+#: larger `max_size` adds half-resolution levels.
 NATIVE_SIZE = 16
 #: A detected component is a line when it is at most this wide (px) ...
 LINE_WIDTH = 6.0
@@ -112,6 +112,16 @@ _NOISE = Annotated[float | None, Param(
     "Standard deviation of the film grain or scanner noise on the 0–1 scale; "
     "leave empty to measure it from the image (recommended).",
     min=0.0, max=0.25, step=0.001, advanced=True)]
+#: Default number of network passes (turned or mirrored views averaged):
+#: one, the fastest; more are worth it where time allows (see
+#: :func:`~photomend.ops._defects_net.averaged_logits`).
+PASSES = 1
+_PASSES = Annotated[int, Param(
+    "How many times the detector looks at the image, turned or mirrored "
+    "differently each time, its judgements averaged: more passes miss less "
+    "and mistake less detail for damage, and each costs one more detection "
+    "time (1 is fastest, 8 most thorough).",
+    min=1, max=len(VIEWS), step=1)]
 _DAMAGE = Annotated[np.ndarray | None, Param(
     "Damage mask (H, W) in [0, 1], e.g. a Detect Dust and Scratches result "
     "touched up by hand, or a layer painted white where the damage is: "
@@ -139,7 +149,7 @@ _INFRARED = Annotated[np.ndarray | None, Param(
 
 
 def _levels(max_size: int) -> int:
-    """Half-resolution passes needed for specks up to `max_size` px."""
+    """Half-resolution levels needed for specks up to `max_size` px."""
     return max(0, math.ceil(math.log2(max_size / NATIVE_SIZE))) if max_size > NATIVE_SIZE else 0
 
 
@@ -154,10 +164,14 @@ def _halo(params: Mapping[str, Any]) -> int:
     if params.get("infrared") is not None:
         return _infrared_reach(int(params["max_size"])) + 2
     max_size = int(params["max_size"])
-    # The network's reach around each speck, and the rings around a speck
-    # that tell a pupil from dust (read around its centre).
-    return max(reach() * 2 ** _levels(max_size) + max_size + 4,
-               concentric_reach(max_size) + max_size // 2 + 2)
+    # The network's reach around each speck, and the circles around a
+    # speck that tell a pupil from dust (read around its centre, which may
+    # lie that far from a catch-light it spares), rounded up to a whole
+    # number of the coarsest level's pixels so that tiles subsample as
+    # the whole image does.
+    step = 2 ** _levels(max_size)
+    halo = max(reach() * step + max_size + 4, concentric_reach(max_size))
+    return -(-halo // step) * step
 
 
 def _remove_halo(params: Mapping[str, Any]) -> int:
@@ -237,7 +251,8 @@ def _prepare(image: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
         noise = out["noise"] = estimate_noise(plane(image, True))
     if params.get("damage_share") is None and params.get("infrared") is None:
         out["damage_share"] = estimate_damage_share(
-            image, noise=noise, polarity=params["polarity"], max_size=int(params["max_size"]))
+            image, noise=noise, polarity=params["polarity"], max_size=int(params["max_size"]),
+            passes=int(params.get("passes", PASSES)))
     return out
 
 
@@ -252,7 +267,8 @@ def _share_boxes(height: int, width: int) -> list[tuple[slice, slice]]:
 
 
 def estimate_damage_share(image: np.ndarray, *, noise: float | None = None,
-                          polarity: Polarity = "both", max_size: int = 16) -> float:
+                          polarity: Polarity = "both", max_size: int = 16,
+                          passes: int = PASSES) -> float:
     """Return the share of pixels the detector marks as damage with confidence.
 
     Parameters
@@ -265,6 +281,8 @@ def estimate_damage_share(image: np.ndarray, *, noise: float | None = None,
         Which defects count.
     max_size : int
         Largest speck diameter in px, as for :func:`detect_defects`.
+    passes : int
+        Network passes, as for :func:`detect_defects`.
 
     Returns
     -------
@@ -302,7 +320,7 @@ def estimate_damage_share(image: np.ndarray, *, noise: float | None = None,
     default_level = _threshold_logit(0.5, decision_level())
 
     def count(box: tuple[slice, slice]) -> tuple[int, int]:
-        z, _ = _whole_logits(image[box], sigma, polarity, levels)
+        z, _ = _whole_logits(image[box], sigma, polarity, levels, passes)
         # Marks the shape rules reject (big blobs, the frame) are not damage;
         # each polarity is judged on its own, as in detection.
         sure = np.zeros(z.shape[1:], dtype=bool)
@@ -326,14 +344,14 @@ _LOGITS: PixelMemo[tuple[np.ndarray, np.ndarray]] = PixelMemo(2)
 
 
 def _whole_logits(image: np.ndarray, sigma: float, polarity: Polarity,
-                  levels: int) -> tuple[np.ndarray, np.ndarray]:
+                  levels: int, passes: int) -> tuple[np.ndarray, np.ndarray]:
     """Return :func:`_pyramid_logits`, remembered for images up to SHARE_AREA pixels."""
     if image.shape[0] * image.shape[1] > SHARE_AREA:
-        return _pyramid_logits(image, sigma, polarity, levels)
-    key = _LOGITS.key(image, float(sigma), polarity, levels)
+        return _pyramid_logits(image, sigma, polarity, levels, passes)
+    key = _LOGITS.key(image, float(sigma), polarity, levels, int(passes))
     z = _LOGITS.get(key)
     if z is None:
-        z = _pyramid_logits(image, sigma, polarity, levels)
+        z = _pyramid_logits(image, sigma, polarity, levels, passes)
         for part in z:
             part.setflags(write=False)
         _LOGITS.put(key, z)
@@ -351,15 +369,17 @@ def _threshold_logit(sensitivity: float, base: float) -> float:
     return math.log(base / (1 - base)) - SENSITIVITY_GAIN * (sensitivity - 0.5)
 
 
-def _logits(image: np.ndarray, sigma: float, polarity: Polarity) -> np.ndarray:
+def _logits(image: np.ndarray, sigma: float, polarity: Polarity, passes: int) -> np.ndarray:
     """Return the network's damage log-odds ``(2, H, W)``: dark, bright.
 
-    A polarity that is not wanted gets :data:`_NEVER`.
+    The mean over `passes` turned or mirrored views
+    (:func:`~photomend.ops._defects_net.averaged_logits`). A polarity that
+    is not wanted gets :data:`_NEVER`.
     """
     # Beyond the noise levels it was fitted on, the network sees the
     # largest one, and its evidence is discounted: contrasts measured in
     # noise deviations shrink as the noise grows.
-    z = logits(net_input(image, min(sigma, NOISE_FITTED)))
+    z = averaged_logits(net_input(image, min(sigma, NOISE_FITTED)), passes)
     if sigma > NOISE_FITTED:
         z -= np.float32(NOISE_DISCOUNT * math.log(sigma / NOISE_FITTED))
     if polarity == "dark":
@@ -376,22 +396,22 @@ def _half(image: np.ndarray) -> np.ndarray:
 
 
 def _pyramid_logits(image: np.ndarray, sigma: float, polarity: Polarity,
-                    levels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Log-odds at full resolution, plus coarser passes for big specks.
+                    levels: int, passes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Log-odds at full resolution, plus coarser levels for big specks.
 
-    Returns the log-odds of all passes together (the largest at each
-    pixel) and those of the full-resolution pass alone (the same array
-    when there are no coarser passes): lines are judged on the latter,
-    since a coarse pass widens them.
+    Returns the log-odds of all levels together (the largest at each
+    pixel) and those of the full-resolution level alone (the same array
+    when there are no coarser levels): lines are judged on the latter,
+    since a coarse level widens them.
     """
-    fine = _logits(image, sigma, polarity)
+    fine = _logits(image, sigma, polarity, passes)
     z = fine
     small, scale, s = image, 1, sigma
     for _ in range(levels):
         small, scale, s = _half(small), scale * 2, s / 2  # 2×2 means halve the noise
         if min(small.shape[:2]) < 8:
             break
-        coarse = _logits(small, s, polarity)
+        coarse = _logits(small, s, polarity, passes)
         up = np.repeat(np.repeat(coarse, scale, axis=1), scale, axis=2)
         if z is fine:
             z = fine.copy()
@@ -424,10 +444,10 @@ def _shape_filter(soft: np.ndarray, max_size: int, kinds: Kinds,
     level: shapes are measured there, since a strict level sees only the
     core of a big blob, small enough to pass for a speck.
 
-    `fine`, if given, marks what the full-resolution pass alone found
-    (when coarser passes seek big specks): a component whose part there
+    `fine`, if given, marks what the full-resolution level alone found
+    (when coarser levels seek big specks): a component whose part there
     is a line is a line, kept to that part and the pixel around it, since
-    the coarse passes widen cracks, hairs and scratches into bands.
+    the coarse levels widen cracks, hairs and scratches into bands.
 
     Tiles need no special care for the frame rule: a component within
     :data:`FRAME_BAND` px of a tile's inner edge lies in its halo, whose
@@ -592,7 +612,8 @@ def detect_infrared(infrared: np.ndarray, *, sensitivity: float = 0.5,
 
 def _detect(image: np.ndarray, sensitivity: float, max_size: int, polarity: Polarity,
             kinds: Kinds, noise: float | None, infrared: np.ndarray | None,
-            share: float | None, infrared_noise: float | None = None) -> np.ndarray:
+            share: float | None, infrared_noise: float | None = None,
+            passes: int = PASSES) -> np.ndarray:
     """Return soft masks ``(2, H, W)`` of dark and bright damage, or ``(1, H, W)``.
 
     The single plane is the infrared detection, whose polarity in the
@@ -604,10 +625,10 @@ def _detect(image: np.ndarray, sensitivity: float, max_size: int, polarity: Pola
                                noise=infrared_noise)[None]
     else:
         sigma = estimate_noise(plane(image, True)) if noise is None else max(noise, 1e-4)
-        z, fine = _whole_logits(image, sigma, polarity, _levels(max_size))
+        z, fine = _whole_logits(image, sigma, polarity, _levels(max_size), passes)
         if share is None:  # a direct call on the whole image; the engine measures first
             share = estimate_damage_share(image, noise=sigma, polarity=polarity,
-                                          max_size=max_size)
+                                          max_size=max_size, passes=passes)
         shift = _prior_shift(share)
         soft = _soft_mask(z, sensitivity, decision_level(), shift)
         # Shapes are judged at the default level when the level in use is stricter.
@@ -667,6 +688,7 @@ def detect_defects(
     max_size: _MAX_SIZE = 16,
     polarity: _POLARITY = "both",
     kinds: _KINDS = "both",
+    passes: _PASSES = PASSES,
     noise: _NOISE = None,
     damage_share: _SHARE = None,
     infrared: _INFRARED = None,
@@ -693,6 +715,10 @@ def detect_defects(
         Which defects to find.
     kinds : {'both', 'spots', 'lines'}
         Compact specks, elongated hairs/scratches, or both.
+    passes : int
+        1–8 network passes over turned or mirrored views, averaged
+        (:func:`~photomend.ops._defects_net.averaged_logits`): each costs
+        one more detection time.
     noise : float, optional
         Noise standard deviation (0–1 scale); measured when None.
     damage_share : float, optional
@@ -760,9 +786,14 @@ def detect_defects(
     with a margin of 34 px, more where the rim test reads further); the
     noise level is measured once on the whole image first. With an
     infrared plane the same holds: each tile gets its part of the plane,
-    and the plane's noise is measured once. With
-    `kinds` 'spots' or 'lines', a mark larger than the margin that a tile
-    cuts may be judged by its part there; 'both' (the default) is exact.
+    and the plane's noise is measured once. The shape rules are the
+    exception: a mark longer than the margin, cut by a tile's edge, is
+    judged by its part in the tile. Usually that changes nothing, but a
+    long scratch with a blob on it may pass for a big blob in a short
+    stretch (on a 2000 × 3000 px test scan with 3000 specks, 150 hairs
+    and 40 scratches, 100 px of one scratch were dropped so, and nothing
+    else differed from one pass); with `kinds` 'spots' or 'lines' a cut
+    line may pass for a speck too.
 
     References
     ----------
@@ -772,7 +803,7 @@ def detect_defects(
        "Bringing old photos back to life", CVPR 2020.
     """
     soft = _detect(image, sensitivity, max_size, polarity, kinds, noise, infrared,
-                   damage_share, infrared_noise).max(axis=0)
+                   damage_share, infrared_noise, passes).max(axis=0)
     # Nothing at all where damage is unlikely: the mask, touched up and
     # made a selection for Inpaint, must not reach the rest of the photo.
     soft[soft < MASK_FLOOR] = 0.0
@@ -789,6 +820,7 @@ def remove_defects(
     max_size: _MAX_SIZE = 16,
     polarity: _POLARITY = "both",
     kinds: _KINDS = "both",
+    passes: _PASSES = PASSES,
     method: Annotated[Literal["auto", "diffusion", "patch"], Param(
         "How the damage is filled: 'diffusion' continues the surrounding "
         "colours smoothly (fast, best for specks and scratches), 'patch' "
@@ -814,7 +846,7 @@ def remove_defects(
     ----------
     image : ndarray
         float32 ``(H, W, C)`` perceptual pixels.
-    sensitivity, max_size, polarity, kinds, noise, damage_share, infrared, infrared_noise
+    sensitivity, max_size, polarity, kinds, passes, noise, damage_share, infrared, infrared_noise
         As for :func:`detect_defects`.
     method : {'auto', 'diffusion', 'patch'}
         Fill method of :func:`~photomend.ops.inpaint.inpaint`.
@@ -867,7 +899,7 @@ def remove_defects(
         holes = _given_damage(damage, image.shape[:2])[None]
     else:
         soft = _detect(image, sensitivity, max_size, polarity, kinds, noise, infrared,
-                       damage_share, infrared_noise)
+                       damage_share, infrared_noise, passes)
         # The network marks a speck's soft edge as well (it was trained with
         # the one-pixel band around each defect unscored), so its mask is
         # filled as it is: growing it by a pixel cost 0.2-0.6 dB on held-out
