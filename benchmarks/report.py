@@ -27,7 +27,11 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                "note": first.get("note", ""), "images": len(items)}
         if first["available"]:
             metric_names = list(first["metrics"])
-            agg["metrics"] = {m: _mean([i["metrics"][m] for i in items]) for m in metric_names}
+            agg["metrics"] = {m: _mean([i["metrics"][m] for i in items], m)
+                              for m in metric_names}
+            untouched = {m: sum(1 for i in items if math.isinf(i["metrics"][m]))
+                         for m in metric_names}
+            agg["infinite"] = {m: n for m, n in untouched.items() if n}
             seconds = sum(i["seconds"] for i in items)
             mpx = sum(i["megapixels"] for i in items)
             agg["seconds"] = seconds / len(items)
@@ -37,11 +41,21 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _mean(values: list[float]) -> float:
+def _mean(values: list[float], name: str = "") -> float:
+    """Mean over images; a PSNR with some images untouched (∞) pools the error.
+
+    Leaving infinite values out would drop the photos a method left alone,
+    so a method that leaves more of them alone would average only its
+    harder cases and score lower: a PSNR is then that of the mean squared
+    error over all images (untouched ones count 0), ∞ only if all are.
+    """
     finite = [v for v in values if math.isfinite(v)]
-    if len(finite) < len(values):
-        return math.inf if not finite else float(sum(finite) / len(finite))
-    return float(sum(values) / len(values))
+    if len(finite) == len(values):
+        return float(sum(values) / len(values))
+    if "PSNR" in name:
+        mse = sum(10.0 ** (-v / 10.0) for v in finite) / len(values)
+        return math.inf if mse == 0.0 else -10.0 * math.log10(mse)
+    return math.inf if not finite else float(sum(finite) / len(finite))
 
 
 def _fmt(v: Any) -> str:
@@ -62,8 +76,11 @@ def markdown(task_title: str, metrics: tuple[str, ...], rows: list[dict[str, Any
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         if r["available"]:
-            cells = [r["variant"], r["method"], *(_fmt(r["metrics"].get(m, math.nan))
-                                                 for m in metrics),
+            infinite = r.get("infinite", {})
+            cells = [r["variant"], r["method"],
+                     *(_fmt(r["metrics"].get(m, math.nan))
+                       + (f" ({infinite[m]}/{r['images']} ∞)" if infinite.get(m) else "")
+                       for m in metrics),
                      _fmt(r["seconds"]), _fmt(r["mpx_per_s"]), _fmt(r["peak_mb"])]
         else:
             cells = [r["variant"], r["method"], *(["n/a"] * len(metrics)), "n/a", "n/a",

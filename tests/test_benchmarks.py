@@ -202,3 +202,18 @@ def test_no_peer_calls_unsharp_mask_with_a_negative_channel_axis():
              for text in [p.read_text()] for m in re.finditer(r"unsharp_mask\(", text)]
     bad = [c for c in calls if not re.search(r"channel_axis\s*=\s*2\b", c[1])]
     assert calls and not bad, bad
+
+
+def test_untouched_photos_pool_into_the_psnr_rather_than_drop_out():
+    # Leaving ∞ out would score a method that leaves more photos alone lower.
+    def rows(method, values):
+        return [{"task": "t", "variant": "v", "method": method, "kind": "photomend",
+                 "available": True, "metrics": {"PSNR": p, "F1": 0.5}, "seconds": 1.0,
+                 "megapixels": 1.0, "peak_mb": 1.0} for p in values]
+    agg = report.aggregate(rows("few", [40.0, 40.0, 50.0, np.inf])
+                           + rows("many", [40.0, np.inf, np.inf, np.inf]))
+    few, many = (a["metrics"]["PSNR"] for a in agg)
+    assert many > few
+    assert few == pytest.approx(-10 * np.log10((2e-4 + 1e-5) / 4))
+    assert agg[0]["infinite"] == {"PSNR": 1} and agg[0]["metrics"]["F1"] == 0.5
+    assert "(3/4 ∞)" in report.markdown("T", ("PSNR",), agg)

@@ -191,7 +191,7 @@ def test_the_mask_as_an_8_bit_selection_for_inpaint_changes_only_the_marks():
     far = ~ndimage.binary_dilation(soft > 0.5, iterations=3)
     moved = np.abs(out - img).max(axis=-1)[far]
     # (doubtful pixels, under a 50 % chance, are blended in by their share)
-    assert (moved > 0).mean() < 0.05 and moved.max() < 4 / 255
+    assert (moved > 0).mean() < 0.035 and moved.max() < 5 / 255
 
 
 def test_infrared_detection_tiles_exactly():
@@ -640,7 +640,7 @@ def test_the_damage_share_moves_the_decision_level():
 def test_a_clean_photo_is_judged_more_strictly_than_a_dusty_one():
     # The same faint speck: doubtful on its own, dust among much dust.
     img = _texture((160, 160))
-    img[_disk(img.shape, 80, 80, 2.5)] -= 0.09
+    img[_disk(img.shape, 80, 80, 2.5)] -= 0.08
     level = {s: photomend.run("detect-defects", img, damage_share=s)[80, 80]
              for s in (0.0, 0.05)}
     assert level[0.0] < 0.4 and level[0.05] > 0.6, level
@@ -834,9 +834,9 @@ def test_one_pass_is_the_network_alone_and_eight_judge_every_view_alike():
                            passes=8)
     np.testing.assert_allclose(mirrored[:, ::-1], m, atol=1e-5)
     np.testing.assert_allclose(turned.T, m, atol=1e-5)
-    one = photomend.run("detect-defects", img)
+    one = photomend.run("detect-defects", img, passes=1)
     assert np.abs(one[:, ::-1] - photomend.run(
-        "detect-defects", np.ascontiguousarray(img[:, ::-1]))).max() > 0.01
+        "detect-defects", np.ascontiguousarray(img[:, ::-1]), passes=1)).max() > 0.01
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])

@@ -166,4 +166,6 @@ REMOVE_TASK = Task("remove-defects", "Dust, hair and scratch removal", (
     scale=scale,
     notes="'PSNR undamaged' compares output and input away from the true damage "
           "(collateral damage: ∞ = untouched). The 'undamaged' variant runs on the clean "
-          "photos themselves: its PSNR is how much a method changes a photo without damage.")
+          "photos themselves: its PSNR is how much a method changes a photo without damage. "
+          "Where some photos come back untouched (∞, counted in brackets), the PSNR over "
+          "them is that of the mean squared error of all.")

@@ -13,6 +13,7 @@ from ..registry import get as get_operation
 from ._color_fade import MIN_SIDE as MIN_FADE_SIDE
 from ._color_fade import FadeModel, estimate_fade
 from ._color_tone import CURVE_SAMPLES
+from .defects import PASSES
 
 __all__ = ["BLUR_THRESHOLDS", "NOISE_FLOOR", "SHARPEN_SPREAD", "blur_spread", "restore_photo"]
 
@@ -35,10 +36,6 @@ _MIN_BLUR_SIDE = 16
 #: few megapixels hold plenty of edges for one global PSF, and on a 24 MP
 #: scan the whole image took 4 s.
 BLUR_SAMPLE = 2048
-#: Network passes of the defect detector with method 'quality' ('fast'
-#: takes one): four cut the detector's misses and false alarms (F1 +0.02
-#: on light damage) for three more detection times.
-THOROUGH_PASSES = 4
 
 
 def blur_spread(psf: np.ndarray) -> float:
@@ -191,11 +188,11 @@ def restore_photo(
         soft; scaled down to 0 for sharper ones (:data:`SHARPEN_SPREAD`).
     method : {'fast', 'quality'}
         'fast' looks for damage in one network pass, fills it by diffusion
-        and denoises with one hard-thresholding pass; 'quality' looks in
-        :data:`THOROUGH_PASSES` network passes, fills as Remove Dust and
-        Scratches does by default (``auto``: copied texture blended in
-        where the surroundings are textured) and denoises with both BM3D
-        passes. See the notes.
+        and denoises with one hard-thresholding pass; 'quality' finds and
+        fills damage as Remove Dust and Scratches does by default (four
+        network passes; ``auto``: copied texture blended in where the
+        surroundings are textured) and denoises with both BM3D passes. See
+        the notes.
     infrared : ndarray, optional
         ``(H, W)`` infrared plane of an RGBI film scan, for the defects step
         (see :func:`~photomend.ops.defects.remove_defects`).
@@ -271,7 +268,7 @@ def restore_photo(
     if defects:
         step("remove-defects", 0.0, 0.3, sensitivity=defects_sensitivity, infrared=infrared,
              method="diffusion" if method == "fast" else "auto",
-             passes=1 if method == "fast" else THOROUGH_PASSES)
+             passes=1 if method == "fast" else PASSES)
     # The fade is estimated where Restore Faded Colour would: on the selection's box.
     region = out if mask is None or not (mask > 0).any() else out[context_box(mask, 0)]
     if color and min(region.shape[:2]) >= MIN_FADE_SIDE:  # else too small to estimate
