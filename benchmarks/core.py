@@ -72,3 +72,8 @@ class Task:
     #: Large-image runs against speed targets: ``scale(root, quick, seed,
     #: images_dir)`` returns rows (see :func:`benchmarks.report.scale_markdown`).
     scale: Callable[[Any, bool, int, Any], list[dict[str, Any]]] | None = None
+    #: Metrics (PSNRs) averaged as the PSNR of the mean squared error over
+    #: the images, for tasks where a method may leave an image untouched
+    #: (∞): a mean of decibels cannot hold an ∞, and leaving those images
+    #: out would score a method that leaves more alone on its harder cases.
+    pooled: tuple[str, ...] = ()

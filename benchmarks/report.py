@@ -9,8 +9,14 @@ from pathlib import Path
 from typing import Any
 
 
-def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Average per (task, variant, method) over images."""
+def aggregate(rows: list[dict[str, Any]], pooled: tuple[str, ...] = ()
+              ) -> list[dict[str, Any]]:
+    """Average per (task, variant, method) over images.
+
+    Metrics named in `pooled` (PSNRs) are averaged as the PSNR of the mean
+    squared error over the images (an untouched image, ∞, counts 0), the
+    others as plain means; images at ∞ are counted in ``"infinite"``.
+    """
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     order: list[tuple[str, str, str]] = []
     for r in rows:
@@ -27,8 +33,8 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                "note": first.get("note", ""), "images": len(items)}
         if first["available"]:
             metric_names = list(first["metrics"])
-            agg["metrics"] = {m: _mean([i["metrics"][m] for i in items], m)
-                              for m in metric_names}
+            agg["metrics"] = {m: (_pooled_psnr if m in pooled else _mean)(
+                [i["metrics"][m] for i in items]) for m in metric_names}
             untouched = {m: sum(1 for i in items if math.isinf(i["metrics"][m]))
                          for m in metric_names}
             agg["infinite"] = {m: n for m, n in untouched.items() if n}
@@ -41,21 +47,18 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _mean(values: list[float], name: str = "") -> float:
-    """Mean over images; a PSNR with some images untouched (∞) pools the error.
-
-    Leaving infinite values out would drop the photos a method left alone,
-    so a method that leaves more of them alone would average only its
-    harder cases and score lower: a PSNR is then that of the mean squared
-    error over all images (untouched ones count 0), ∞ only if all are.
-    """
+def _mean(values: list[float]) -> float:
+    """Plain mean; with some values infinite, the mean of the finite ones."""
     finite = [v for v in values if math.isfinite(v)]
-    if len(finite) == len(values):
-        return float(sum(values) / len(values))
-    if "PSNR" in name:
-        mse = sum(10.0 ** (-v / 10.0) for v in finite) / len(values)
-        return math.inf if mse == 0.0 else -10.0 * math.log10(mse)
-    return math.inf if not finite else float(sum(finite) / len(finite))
+    if len(finite) < len(values):
+        return math.inf if not finite else float(sum(finite) / len(finite))
+    return float(sum(values) / len(values))
+
+
+def _pooled_psnr(values: list[float]) -> float:
+    """PSNR of the mean squared error behind per-image PSNRs (∞ counts 0)."""
+    mse = sum(10.0 ** (-v / 10.0) for v in values if math.isfinite(v)) / len(values)
+    return math.inf if mse == 0.0 else -10.0 * math.log10(mse)
 
 
 def _fmt(v: Any) -> str:

@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = run_task(task, root, args.quick, args.seed, images=images,
                         sets=None if args.sets is None else args.sets.split(","),
                         only=None if args.methods is None else args.methods.split(","))
-        agg = report.aggregate(rows)
+        agg = report.aggregate(rows, pooled=task.pooled)
         sections.append(report.markdown(task.title, task.metrics, agg, task.notes))
         payload["tasks"][name] = {"rows": rows, "summary": agg}
         if task.scale is not None and not args.no_scale:

@@ -205,15 +205,19 @@ def test_no_peer_calls_unsharp_mask_with_a_negative_channel_axis():
 
 
 def test_untouched_photos_pool_into_the_psnr_rather_than_drop_out():
-    # Leaving ∞ out would score a method that leaves more photos alone lower.
+    # Leaving ∞ out would score a method that leaves more photos alone lower;
+    # a pooled PSNR never drops when an image's PSNR rises (to ∞ or not).
     def rows(method, values):
         return [{"task": "t", "variant": "v", "method": method, "kind": "photomend",
                  "available": True, "metrics": {"PSNR": p, "F1": 0.5}, "seconds": 1.0,
                  "megapixels": 1.0, "peak_mb": 1.0} for p in values]
     agg = report.aggregate(rows("few", [40.0, 40.0, 50.0, np.inf])
-                           + rows("many", [40.0, np.inf, np.inf, np.inf]))
-    few, many = (a["metrics"]["PSNR"] for a in agg)
-    assert many > few
+                           + rows("many", [40.0, np.inf, np.inf, np.inf])
+                           + rows("close", [40.0, 40.0, 50.0, 80.0]), pooled=("PSNR",))
+    few, many, close = (a["metrics"]["PSNR"] for a in agg)
+    assert many > few > close
     assert few == pytest.approx(-10 * np.log10((2e-4 + 1e-5) / 4))
     assert agg[0]["infinite"] == {"PSNR": 1} and agg[0]["metrics"]["F1"] == 0.5
     assert "(3/4 ∞)" in report.markdown("T", ("PSNR",), agg)
+    # without pooling, the plain mean
+    assert report.aggregate(rows("close", [40.0, 80.0]))[0]["metrics"]["PSNR"] == 60.0

@@ -83,6 +83,7 @@ def tophat_detector(image: np.ndarray, size: int = 9, k: float = 4.0) -> np.ndar
 
 def detect_methods() -> list[Method]:
     out = [photomend_method("detect-defects", "photomend detect-defects"),
+           photomend_method("detect-defects", "photomend detect-defects (1 pass)", passes=1),
            photomend_method("detect-defects", "photomend detect-defects (8 passes)", passes=8)]
     out.append(Method("Dust & Scratches (median 5×5, threshold 0.04)",
                       lambda c: dust_and_scratches(c.degraded)[1]))
@@ -92,6 +93,7 @@ def detect_methods() -> list[Method]:
 
 def remove_methods() -> list[Method]:
     out = [photomend_method("remove-defects", "photomend remove-defects"),
+           photomend_method("remove-defects", "photomend remove-defects (1 pass)", passes=1),
            photomend_method("remove-defects", "photomend remove-defects (8 passes)", passes=8)]
     if "inpaint" in {s.id for s in photomend.operations()}:
         # The target compares with the true mask filled by the same method.
@@ -160,12 +162,14 @@ def scale(root: Any, quick: bool, seed: int, images: Path) -> list[dict[str, Any
 
 DETECT_TASK = Task("detect-defects", "Dust, hair and scratch detection (1 px tolerance)",
                    ("F1", "precision", "recall"), datasets, cases, detect_methods,
-                   detect_score)
+                   detect_score,
+                   notes="'photomend detect-defects' runs its defaults (4 passes).")
 REMOVE_TASK = Task("remove-defects", "Dust, hair and scratch removal", (
     "PSNR", "PSNR undamaged"), datasets, removal_cases, remove_methods, remove_score,
-    scale=scale,
+    scale=scale, pooled=("PSNR", "PSNR undamaged"),
     notes="'PSNR undamaged' compares output and input away from the true damage "
           "(collateral damage: ∞ = untouched). The 'undamaged' variant runs on the clean "
           "photos themselves: its PSNR is how much a method changes a photo without damage. "
-          "Where some photos come back untouched (∞, counted in brackets), the PSNR over "
-          "them is that of the mean squared error of all.")
+          "Both PSNRs are those of the mean squared error over the photos (a photo that "
+          "comes back untouched, ∞, counts 0; brackets count them), not means of "
+          "decibels. 'photomend remove-defects' runs its defaults (4 passes).")

@@ -117,15 +117,15 @@ _NOISE = Annotated[float | None, Param(
 #: (seed 2024) four against one: F1 0.723 / 0.807 against 0.695 / 0.793
 #: (light / heavy damage), removal 34.51 / 29.91 against 34.13 / 29.76 dB,
 #: undamaged photos 46.25 dB (22 of 36 untouched) against 43.44 dB (11),
-#: for 3.1 s more detection per megapixel on two cores (a 6 MP scan: 63 s
-#: against 44 s to remove light damage). Eight gain little more
+#: for about 3.9 s more detection per megapixel on two cores (a 6 MP scan:
+#: 63 s against 44 s to remove light damage). Eight gain little more
 #: (0.732 / 0.810, 34.52 / 29.94 dB, 46.54 dB) for twice the time.
 PASSES = 4
 _PASSES = Annotated[int, Param(
     "How many times the detector looks at the image, turned or mirrored "
     "differently each time, its judgements averaged: more passes miss less "
     "and mistake less detail for damage, and each costs one more detection "
-    "time (1 is fastest, 8 most thorough).",
+    "time (1 is fastest, 8 most thorough). Not used with an infrared plane.",
     min=1, max=len(VIEWS), step=1)]
 _DAMAGE = Annotated[np.ndarray | None, Param(
     "Damage mask (H, W) in [0, 1], e.g. a Detect Dust and Scratches result "
@@ -723,7 +723,7 @@ def detect_defects(
     passes : int
         1–8 network passes over turned or mirrored views, averaged
         (:func:`~photomend.ops._defects_net.averaged_logits`): each costs
-        one more detection time.
+        one more detection time. Not used with an infrared plane.
     noise : float, optional
         Noise standard deviation (0–1 scale); measured when None.
     damage_share : float, optional
@@ -788,7 +788,9 @@ def detect_defects(
     spared.
 
     The network has no pooling, so the operation tiles exactly (each tile
-    with a margin of 34 px, more where the rim test reads further); the
+    with a margin of 34 px, more where the rim test reads further; for
+    `max_size` above 16 px, tiles a whole number of the coarsest level's
+    pixels wide, as the default 1024 px is); the
     noise level is measured once on the whole image first. With an
     infrared plane the same holds: each tile gets its part of the plane,
     and the plane's noise is measured once. The shape rules are the
