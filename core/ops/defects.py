@@ -115,11 +115,12 @@ _NOISE = Annotated[float | None, Param(
 #: Default number of network passes (turned or mirrored views averaged,
 #: :func:`~photomend.ops._defects_net.averaged_logits`). On the benchmark
 #: (seed 2024) four against one: F1 0.723 / 0.807 against 0.695 / 0.793
-#: (light / heavy damage), removal 34.51 / 29.91 against 34.13 / 29.76 dB,
-#: undamaged photos 46.25 dB (22 of 36 untouched) against 43.44 dB (11),
-#: for about 3.9 s more detection per megapixel on two cores (a 6 MP scan:
-#: 63 s against 44 s to remove light damage). Eight gain little more
-#: (0.732 / 0.810, 34.52 / 29.94 dB, 46.54 dB) for twice the time.
+#: (light / heavy damage), removal 34.01 / 29.23 against 33.64 / 29.20 dB,
+#: undamaged photos 46.25 dB (22 of 36 untouched) against 43.44 dB (11)
+#: (PSNRs of the mean squared error over the photos), for about 3.9 s more
+#: detection per megapixel on two cores (a 6 MP scan: 63 s against 44 s to
+#: remove light damage). Eight gain little more (0.732 / 0.810,
+#: 33.96 / 29.27 dB, 46.54 dB) for twice the time.
 PASSES = 4
 _PASSES = Annotated[int, Param(
     "How many times the detector looks at the image, turned or mirrored "
