@@ -148,7 +148,7 @@ def restore_photo(
         "denoises in one pass: a 24-megapixel scan in under a minute on two "
         "cores. 'quality' also looks for damage four times (turned and "
         "mirrored), copies texture into damage in textured areas and denoises "
-        "in two passes, several times slower, for fewer specks missed and a "
+        "in two passes, about six times slower, for fewer specks missed and a "
         "little more texture inside the filled ones.", label="Method")] = "fast",
     infrared: Annotated[np.ndarray | None, Param(
         "Infrared plane (H, W) of an RGBI film scan (an RGBI TIFF's own is used "
@@ -235,14 +235,13 @@ def restore_photo(
     in full, as a finish.
 
     The 'fast' method exists for large scans: on a 24 MP 16-bit scan of the
-    benchmark's "old photo" it takes 51.9 s against 214 s with 'quality'
-    (two cores, 2.15 GB peak; measured before 'quality' looked for damage
-    four times, which adds three detection times, about a minute), while
-    on the benchmark's Kodak24 and McMaster photos the two score 19.17
-    against 19.20 dB PSNR and a mean CIEDE2000 of 12.70 against 12.66:
-    after fading, grain and blur, the texture copied into specks and the
-    second denoising pass are worth little, and what remains of the time
-    is the defect detector.
+    benchmark's "old photo" it takes 54.7 s against 319 s with 'quality'
+    (two cores, 2.1 GB peak), while on the benchmark's Kodak24 and
+    McMaster photos the two scored 19.17 against 19.20 dB PSNR and a mean
+    CIEDE2000 of 12.70 against 12.66 (measured when 'quality' looked for
+    damage once): after fading, grain and blur, the texture copied into
+    specks and the second denoising pass are worth little, and what
+    remains of the time is the defect detector.
     """
     from .deblur import estimate_psf  # deferred: ops import each other lazily
     from .denoise import estimate_noise, noise_split
