@@ -341,13 +341,18 @@ def test_given_noise_level_is_used():
     assert (m > 0.5).sum() < (photomend.run("detect-defects", img) > 0.5).sum()
 
 
-def test_f1_on_seeded_synthetic_damage():
-    clean = synth.synthetic_scene((160, 160, 3), seed=11, kind="smooth")
-    d = synth.dust(clean, 1, count=8)
-    h = synth.hairs(d.image, 2, count=2)
-    s = synth.scratches(h.image, 3, count=1)
+def _aged_scene(size, seed, specks, hairs, scratches):
+    """A smooth synthetic scene with dust, hairs, scratches and noise; and the truth."""
+    clean = synth.synthetic_scene((size, size, 3), seed=seed, kind="smooth")
+    d = synth.dust(clean, 1, count=specks)
+    h = synth.hairs(d.image, 2, count=hairs)
+    s = synth.scratches(h.image, 3, count=scratches)
     noisy = synth.gaussian_noise(s.image, 4, sigma=2, clip=True).image.astype(np.float32)
-    truth = np.maximum.reduce([d.mask, h.mask, s.mask]) > 0.2
+    return noisy, np.maximum.reduce([d.mask, h.mask, s.mask]) > 0.2
+
+
+def test_f1_on_seeded_synthetic_damage():
+    noisy, truth = _aged_scene(160, 11, 8, 2, 1)
     m = photomend.run("detect-defects", noisy)
     f1 = quality.mask_scores(truth, m, tolerance=1).f1
     assert f1 > 0.75, f1
@@ -841,12 +846,7 @@ def test_one_pass_is_the_network_alone_and_eight_judge_every_view_alike():
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
 def test_more_passes_find_damage_at_least_as_well(seed):
-    clean = synth.synthetic_scene((192, 192, 3), seed=seed, kind="smooth")
-    d = synth.dust(clean, 1, count=14)
-    h = synth.hairs(d.image, 2, count=3)
-    s = synth.scratches(h.image, 3, count=2)
-    noisy = synth.gaussian_noise(s.image, 4, sigma=2, clip=True).image.astype(np.float32)
-    truth = np.maximum.reduce([d.mask, h.mask, s.mask]) > 0.2
+    noisy, truth = _aged_scene(192, seed, 14, 3, 2)
     f1 = {p: quality.mask_scores(truth, photomend.run("detect-defects", noisy, passes=p),
                                  tolerance=1).f1 for p in (1, 8)}
     assert f1[8] >= f1[1] > 0.97, f1

@@ -217,14 +217,15 @@ def spare_concentric(image: np.ndarray, soft: np.ndarray, max_size: int,
         return soft
     structure = np.ones((3, 3), bool)
     limit = max_size / 2.0 + 1.0
+    labelled = [ndimage.label(plane_found, structure=structure) for plane_found in found]
+    sizes = [np.bincount(labels.ravel(), minlength=count + 1) for labels, count in labelled]
     spared_planes = []
-    for plane_found in found:
-        labels, count = ndimage.label(plane_found, structure=structure)
-        spared = np.zeros(plane_found.shape, bool)
+    for (labels, count), size in zip(labelled, sizes, strict=True):
+        spared = np.zeros(labels.shape, bool)
         if count:
             rows, cols = np.nonzero(labels)
             index = labels[rows, cols]
-            area = np.bincount(index, minlength=count + 1)[1:].astype(np.float64)
+            area = size[1:].astype(np.float64)
             cy = np.bincount(index, rows, minlength=count + 1)[1:] / np.maximum(area, 1)
             cx = np.bincount(index, cols, minlength=count + 1)[1:] / np.maximum(area, 1)
             r = np.sqrt(area / np.pi)
@@ -244,16 +245,15 @@ def spare_concentric(image: np.ndarray, soft: np.ndarray, max_size: int,
     if len(found) == 2 and any(p.any() for p in spared_planes):
         # A catch-light in a spared pupil (and the reverse) is spared too:
         # next to a speck spared for its rim, not next to another catch-light.
-        rimmed = [p.copy() for p in spared_planes]
+        rimmed = spared_planes
+        spared_planes = []
         for this, other in ((0, 1), (1, 0)):
+            labels, count = labelled[this]
             near = ndimage.binary_dilation(rimmed[other], structure, iterations=2)
-            labels, count = ndimage.label(found[this], structure=structure)
-            size = np.bincount(labels.ravel(), minlength=count + 1)
             inside = np.bincount(labels[near], minlength=count + 1)
-            extra = (2 * inside > size) & (size <= np.pi * limit * limit)
+            extra = (2 * inside > sizes[this]) & (sizes[this] <= np.pi * limit * limit)
             extra[0] = False
-            if extra.any():
-                spared_planes[this] = spared_planes[this] | extra[labels]
+            spared_planes.append(rimmed[this] | extra[labels])
     out = soft.copy()
     for k, spared in enumerate(spared_planes):
         if spared.any():

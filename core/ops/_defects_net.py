@@ -253,8 +253,8 @@ def averaged_logits(planes: np.ndarray, passes: int = 1) -> np.ndarray:
         z = logits(np.ascontiguousarray(view))
         z = z[:, ::-1 if flip_rows else 1, ::-1 if flip_cols else 1]
         z = z.transpose(0, 2, 1) if transpose else z
-        total = z.copy() if total is None else total + z
+        total = z.copy() if total is None else total + z  # (copies are contiguous)
     assert total is not None
     if passes > 1:
         total /= np.float32(passes)
-    return np.ascontiguousarray(total, dtype=np.float32)
+    return total
