@@ -38,6 +38,7 @@ from ..errors import ImageError, ParameterError
 from ..image import Image
 from ..progress import Progress, as_progress
 from ..registry import Param, operation
+from ..tiles import TILE_THRESHOLD
 from . import _deblur_blind as blind
 from . import _deblur_solvers as solvers
 from ._memo import PixelMemo
@@ -191,9 +192,52 @@ def _prepare(image: np.ndarray, params: dict[str, Any],
     if est is not None:
         out["psf"] = est.psf
         out.update(_resolved(est))
+    k = _check_psf(kernel, work.shape)
+    _check_balance(params.get("balance"), work.shape[2])
     if not params["noise"]:
-        out["noise"] = _measure_noise(work, _centred(np.asarray(kernel)))
+        out["noise"] = _measure_noise(work, k)
+    if k.size > 1:
+        out.update(_shared_regularisation(work, k, float(params["noise"] or out["noise"]),
+                                          params))
     return out
+
+
+#: The Wiener and inverse filters fit their regularisation on the whole
+#: image up to the tiling threshold, and on its busiest square of this side
+#: beyond; Richardson–Lucy's stopping rule runs on its busiest square of
+#: :data:`_RL_SAMPLE` px.
+_FIT_SAMPLE, _RL_SAMPLE = 2048, 512
+
+
+def _shared_regularisation(work: np.ndarray, k: np.ndarray, noise: float,
+                           params: Mapping[str, Any]) -> dict[str, Any]:
+    """Fix what the filters would otherwise fit per tile: ``balance`` or ``iterations``.
+
+    Fitted on each tile, the regularisation (and Richardson–Lucy's stop)
+    would follow each tile's content and the seams would show.
+    """
+    method = params["method"]
+    if method in ("wiener", "inverse") and params.get("balance") is None:
+        sample = work if work.shape[0] * work.shape[1] <= TILE_THRESHOLD else \
+            _busiest_sample(work, _FIT_SAMPLE)
+        return {"balance": np.array(solvers.plane_balance(sample, k, noise, method))}
+    if method == "richardson-lucy" and not params["iterations"]:
+        sample = _busiest_sample(work, max(_RL_SAMPLE, 2 * max(k.shape)))
+        steps = solvers.richardson_lucy_steps(sample, k, noise,
+                                              strength=_strength_factor(params["strength"]))
+        return {"iterations": max(1, steps)}
+    return {}
+
+
+def _busiest_sample(work: np.ndarray, side: int) -> np.ndarray:
+    """Return the `side`-px square of `work` with the most detail (all of a smaller image)."""
+    h, w = work.shape[:2]
+    if h <= side and w <= side:
+        return work
+    step = max(1, max(h, w) // 2000)  # judge detail on a thinned luminance
+    y, x, _, _ = _busiest_box(_luminance(work[::step, ::step]), max(1, side // step))
+    y0, x0 = min(y * step, max(0, h - side)), min(x * step, max(0, w - side))
+    return work[y0:y0 + min(side, h), x0:x0 + min(side, w)]
 
 
 def _kernel_for(work: np.ndarray, params: Mapping[str, Any], progress: Progress | None
@@ -457,6 +501,20 @@ def _centred(kernel: np.ndarray) -> np.ndarray:
     return k
 
 
+def _check_balance(balance: np.ndarray | None, channels: int) -> list[float] | None:
+    """Validate a given per-plane regularisation (None: fit it)."""
+    if balance is None:
+        return None
+    planes = 3 if channels == 3 else channels
+    b = np.asarray(balance, dtype=np.float64)
+    if b.shape != (planes,) or not np.isfinite(b).all() or (b <= 0).any():
+        msg = (f"balance must hold {planes} positive number(s), one per plane "
+               f"(luminance, then the two colour planes; one per channel otherwise), "
+               f"got {np.asarray(balance).ravel()[:8].tolist()} of shape {b.shape}")
+        raise ParameterError(msg)
+    return b.tolist()
+
+
 def _check_psf(kernel: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Normalise and centre a PSF, refusing ones larger than the image."""
     k = _centred(kernel)
@@ -555,8 +613,14 @@ def deblur(
         advanced=True)] = 0.0,
     iterations: Annotated[int, Param(
         "Iterations of the 'sparse' and 'richardson-lucy' methods (0 = "
-        "automatic: a fixed schedule, or the noise-based stopping rule).",
+        "automatic: a fixed schedule, or the noise-based stopping rule, found "
+        "once for the whole image).",
         min=0, max=500, step=1, advanced=True)] = 0,
+    balance: Annotated[np.ndarray | None, Param(
+        "'wiener' and 'inverse': regularisation of each plane (luminance, then "
+        "the two colour planes; one for gray), as fitted to the image and shown "
+        "in a run's report. Leave empty to fit it (recommended); the tiles of a "
+        "large image share the whole image's values.", kind="array")] = None,
     psf: Annotated[np.ndarray | None, Param(
         "A measured or custom PSF: a 2-D array, an image file (taken as the "
         "kernel itself), or a layer with the blur's shape painted light on "
@@ -595,6 +659,9 @@ def deblur(
         Noise sigma; 0 measures it.
     iterations : int
         Iteration count for the iterative methods; 0 automatic.
+    balance : ndarray, optional
+        Per-plane regularisation of the Wiener and inverse filters (see
+        :func:`~photomend.ops._deblur_solvers.plane_balance`); None fits it.
     psf : ndarray, optional
         Explicit PSF (overrides `blur`).
     progress : Progress, optional
@@ -677,9 +744,11 @@ def deblur(
         out = solvers.sparse(work, k, sigma_n, strength=factor, iterations=iterations,
                              report=sub.update)
     elif method == "wiener":
-        out = solvers.wiener(work, k, sigma_n, strength=factor, report=sub.update)
+        out = solvers.wiener(work, k, sigma_n, strength=factor,
+                             balance=_check_balance(balance, work.shape[2]), report=sub.update)
     elif method == "inverse":
-        out = solvers.inverse(work, k, sigma_n, strength=factor, report=sub.update)
+        out = solvers.inverse(work, k, sigma_n, strength=factor,
+                              balance=_check_balance(balance, work.shape[2]), report=sub.update)
     else:
         out = solvers.richardson_lucy(work, k, sigma_n, strength=factor,
                                       iterations=iterations, report=sub.update)
