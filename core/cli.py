@@ -447,16 +447,30 @@ def plan_jobs(request: RunRequest) -> list[Job]:
             for i, src in enumerate(request.inputs)]
 
 
-def precheck(jobs: Sequence[Job], overwrite: bool) -> dict[int, str]:
-    """Return per-job problems found before any work: clashes and existing files."""
+def precheck(jobs: Sequence[Job], overwrite: bool, *, protected: Sequence[Path] = (),
+             report: Path | None = None) -> dict[int, str]:
+    """Return per-job problems found before any work: clashes and existing files.
+
+    No output may land on an input (any job's source, or a `protected` file
+    such as the selection mask), not even with `overwrite`: originals are
+    never replaced. With a `report` folder, an existing report of the same
+    name is a problem unless `overwrite` is given.
+    """
     problems: dict[int, str] = {}
     claimed: dict[Path, Path] = {}
+    originals = {p.resolve() for p in (*(job.source for job in jobs), *protected)}
     for job in jobs:
-        for target in (job.output, job.mask_output):
+        targets = [job.output, job.mask_output]
+        if report is not None:
+            targets.append(report / f"{job.source.stem}-report.json")
+        for target in targets:
             if target is None:
                 continue
             key = target.resolve()
-            if key in claimed:
+            if key in originals:
+                problems[job.index] = (f"{target} is one of the inputs; photomend never "
+                                       "writes over an original, so give another output")
+            elif key in claimed:
                 problems[job.index] = (f"{target} would also be written from "
                                        f"{claimed[key]}; rename one of the inputs")
             elif target.exists() and not overwrite:
@@ -764,12 +778,20 @@ def run_batch(request: RunRequest, stderr: TextIO) -> int:
                 save_recipe=request.save_recipe)
     if request.save_recipe is not None:
         # Written as run by the first input's job; refuse an existing file now.
+        if request.save_recipe.resolve() in {j.source.resolve() for j in jobs}:
+            msg = (f"{request.save_recipe} is one of the inputs; photomend never writes "
+                   "over an original, so give the recipe another name")
+            raise PhotomendError(msg)
         if request.save_recipe.exists() and not request.overwrite:
             msg = f"{request.save_recipe} exists; pass --overwrite to replace it"
             raise FileFormatError(msg)
         validate_recipe(request.recipe)
     status = StatusLine(stderr, [str(j.source) for j in jobs])
-    failed = precheck(jobs, request.overwrite)
+    if request.report is not None and request.report.exists() and not request.report.is_dir():
+        msg = f"--report takes a folder, but {request.report} is a file"
+        raise PhotomendError(msg)
+    protected = [request.mask] if request.mask is not None else []
+    failed = precheck(jobs, request.overwrite, protected=protected, report=request.report)
     for index, message in sorted(failed.items()):
         status.print(f"{PROG}: {jobs[index].source}: {message}")
     try:

@@ -254,8 +254,41 @@ def test_never_writes_over_an_input(tmp_path, rng, capsys):
     src = _png8(tmp_path / "a.png", rng)
     before = src.read_bytes()
     assert main(["run", "sharpen", str(src), "-o", str(tmp_path)]) == 1
-    assert "already exists" in _err(capsys)
+    assert "is one of the inputs" in _err(capsys)
     assert src.read_bytes() == before
+
+
+def test_overwrite_never_replaces_an_input(tmp_path, rng, capsys):
+    # --overwrite once wrote a detection mask over the photo it came from.
+    a, b = _png8(tmp_path / "a.png", rng), _png8(tmp_path / "b.png", rng)
+    mask = _png8(tmp_path / "m.png", rng)
+    originals = {p: p.read_bytes() for p in (a, b, mask)}
+    runs = [["run", "detect-defects", str(a), "-o", str(a)],
+            ["run", "detect-defects", str(a), str(b), "-o", str(tmp_path)],
+            ["run", "sharpen", str(a), "-o", str(mask), "--mask", str(mask)],
+            ["run", "sharpen", str(a), "-o", str(tmp_path / "c.png"),
+             "--save-recipe", str(a)]]
+    for args in runs:
+        assert main([*args, "--overwrite"]) in (1, 2), args
+        assert "is one of the inputs; photomend never writes over an original" in _err(capsys)
+    assert {p: p.read_bytes() for p in originals} == originals
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_report_problems_are_found_before_anything_is_written(tmp_path, rng, capsys):
+    src = _png8(tmp_path / "a.png", rng)
+    out = tmp_path / "out.png"
+    assert main(["run", "sharpen", str(src), "-o", str(out), "--report", str(src)]) == 2
+    assert f"--report takes a folder, but {src} is a file" in _err(capsys)
+    (tmp_path / "rep").mkdir()
+    (tmp_path / "rep" / "a-report.json").write_text("{}")
+    assert main(["run", "sharpen", str(src), "-o", str(out), "--report",
+                 str(tmp_path / "rep")]) == 1
+    assert "a-report.json already exists; use --overwrite" in _err(capsys)
+    assert not out.exists()
+    assert main(["run", "sharpen", str(src), "-o", str(out), "--report",
+                 str(tmp_path / "rep"), "--overwrite"]) == 0
+    assert json.loads((tmp_path / "rep" / "a-report.json").read_text())["steps"]
 
 
 def test_two_inputs_with_one_name_do_not_clash(tmp_path, rng, capsys):
