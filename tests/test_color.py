@@ -9,7 +9,14 @@ import photomend
 from photomend import ImageError, ParameterError, quality, synth
 from photomend.convert import linear_to_srgb, srgb_to_linear
 from photomend.ops import color
-from photomend.ops._color_fade import FadeModel, density, dye_cues, estimate_fade, stain_cues
+from photomend.ops._color_fade import (
+    FadeModel,
+    density,
+    dye_cues,
+    estimate_fade,
+    stain_cues,
+    trim_frame,
+)
 from photomend.ops._color_tone import apply_curves, clahe_luma, weighted_percentile
 
 
@@ -62,6 +69,31 @@ def test_cyan_dye_loss_is_undone(seed):
     before = quality.delta_e_mean(clean, np.clip(faded, 0, 1))
     after = quality.delta_e_mean(clean, np.clip(out, 0, 1))
     assert after < 6.0 and after < 0.45 * before  # measured: at most 4.9 and 0.34
+
+
+@pytest.mark.parametrize("value", [0.0, 0.02, 1.0])
+def test_a_scanner_frame_is_ignored(value):
+    # A frame wider than the 3 % border cut passed for the print's own black
+    # or white, and restore-color then left a faded print unchanged.
+    clean = _scene(3)
+    faded = synth.dye_fading(clean, 3, loss=(0.55, 0.15, 0.1)).image
+    framed = np.pad(faded, ((12, 12), (16, 16), (0, 0)), constant_values=value)
+    out = photomend.run("restore-color", framed)[12:-12, 16:-16]
+    plain = photomend.run("restore-color", faded)
+    before = quality.delta_e_mean(clean, faded)
+    assert quality.delta_e_mean(clean, np.clip(out, 0, 1)) < 0.5 * before
+    assert quality.delta_e_mean(plain, out) < 1.5
+
+
+def test_trim_frame_cuts_frames_only():
+    thumb = np.full((40, 60, 3), 0.5, np.float32)
+    thumb[:4] = 0.01  # a black band on top, a white one on the left
+    thumb[:, :3] = 0.97
+    assert trim_frame(thumb).shape == (35, 56, 3)
+    dark = np.full((40, 60, 3), 0.5, np.float32)
+    dark[:15] = 0.02  # a dark sky over a third of the picture is not a frame
+    assert trim_frame(dark).shape == dark.shape
+    assert trim_frame(np.full((40, 60, 3), 0.01, np.float32)).shape == (40, 60, 3)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -34,6 +34,7 @@ __all__ = [
     "from_density",
     "stain_cues",
     "statistics_thumbnail",
+    "trim_frame",
 ]
 
 #: Density of pure black: the floor ``10**-DMAX`` keeps logarithms finite
@@ -181,6 +182,45 @@ def statistics_thumbnail(image: np.ndarray, size: int, border: float) -> np.ndar
     if thumb.shape[0] - 2 * mh >= 8 and thumb.shape[1] - 2 * mw >= 8:
         thumb = thumb[mh:thumb.shape[0] - mh, mw:thumb.shape[1] - mw]
     return np.clip(thumb, 0.0, 1.0)
+
+
+#: A thumbnail pixel whose every channel is below the first value (or above
+#: the second) may belong to a black (white) frame: a scanner's film holder,
+#: the print's margin, a mount.
+FRAME_DARK, FRAME_LIGHT = 0.08, 0.92
+#: An edge row or column is frame when this share of its pixels is; at most
+#: :data:`FRAME_MAX` of each side is taken for frame.
+FRAME_SHARE, FRAME_MAX = 0.95, 0.25
+
+
+def trim_frame(thumb: np.ndarray) -> np.ndarray:
+    """Cut a black or white frame from the edges of a statistics thumbnail.
+
+    A frame wider than the fixed border cut (a film holder, a paper margin)
+    would otherwise pass for the print's own black or white and hide its
+    fading. Rows and columns count as frame from each edge inwards while
+    nearly all their pixels are dark (or light) in every channel; one more
+    is cut, where block means mix frame and picture.
+    """
+    lo, hi = thumb.min(axis=-1), thumb.max(axis=-1)
+    h, w = lo.shape
+    cuts = []
+    for framed in (hi < FRAME_DARK, lo > FRAME_LIGHT):
+        rows, cols = framed.mean(axis=1) >= FRAME_SHARE, framed.mean(axis=0) >= FRAME_SHARE
+        cuts.append([_leading(rows, h), _leading(rows[::-1], h),
+                     _leading(cols, w), _leading(cols[::-1], w)])
+    top, bottom, left, right = np.max(cuts, axis=0)
+    if h - top - bottom < MIN_SIDE or w - left - right < MIN_SIDE:
+        return thumb
+    return thumb[top:h - bottom, left:w - right]
+
+
+def _leading(flags: np.ndarray, size: int) -> int:
+    """Return how many rows to cut for a frame of leading True `flags` (0 if none)."""
+    n = int(np.argmin(flags)) if not flags.all() else flags.size
+    if n == 0 or n > FRAME_MAX * size:
+        return 0
+    return n + 1
 
 
 def _channel_min(flat: np.ndarray) -> np.ndarray:
@@ -435,7 +475,7 @@ def estimate_fade(image: np.ndarray, cal: Calibration = DEFAULT) -> FadeModel:
         msg = (f"restore-color: the area is {w}×{h} px, too small to estimate the fading "
                f"from (it needs at least {MIN_SIDE}×{MIN_SIDE} px); select a larger area")
         raise ImageError(msg)
-    thumb = statistics_thumbnail(image, cal.thumb, cal.border)
+    thumb = trim_frame(statistics_thumbnail(image, cal.thumb, cal.border))
     channels = thumb.shape[-1]
     peak = _channel_max(thumb.reshape(-1, channels))
     informative = (peak < CLIP_LEVEL) & (peak > 1.0 - CLIP_LEVEL)
