@@ -33,6 +33,7 @@ import functools
 import importlib
 import itertools
 import json
+import math
 import multiprocessing
 import os
 import shutil
@@ -120,10 +121,12 @@ def _default_text(param: ParamSpec) -> str:
 def _param_help(param: ParamSpec) -> str:
     """Return ``--help`` text: the parameter's help, range and default."""
     extra = {"point": "x,y in image pixels", "color": "#rrggbb or r,g,b in 0..1",
-             "array": "numbers separated by commas, a .npy file or a gray image"}.get(param.kind)
+             "array": "numbers separated by commas (rows by ';'), a .npy file or a gray "
+                      "image"}.get(param.kind)
     if param.layer:
-        extra = ("numbers separated by commas, a .npy file or an image (its brightest "
-                 "channel times its opacity)")
+        extra = ("numbers separated by commas (rows by ';'; a square kernel may be given "
+                 "row by row in one list), a .npy file or an image (its brightest channel "
+                 "times its opacity)")
     allowed = extra or param.describe_range()
     text = f"{param.help} [{allowed}; default: {_default_text(param)}]".strip()
     return text.replace("%", "%%")  # argparse formats help with %
@@ -341,10 +344,21 @@ def _parse_array(op: str, param: ParamSpec, text: str) -> np.ndarray:
             return layer_array(param, load(text), name=text, whole_layer=False)
         return _read_mask(text)
     try:
-        return np.array([float(v) for v in text.replace(",", " ").split()], dtype=np.float32)
+        rows = [[float(v) for v in row.replace(",", " ").split()]
+                for row in text.split(";") if row.strip()]
     except ValueError:
-        msg = f"{op}: {name} must be numbers separated by commas or a .npy file, got {text!r}"
-        raise ParameterError(msg) from None
+        rows = []
+    if rows and len({len(r) for r in rows}) == 1 and rows[0]:
+        values = np.array(rows, dtype=np.float32)
+        if len(rows) == 1:
+            values = values[0]
+            side = math.isqrt(values.size)
+            if param.layer == "kernel" and side > 1 and side * side == values.size:
+                values = values.reshape(side, side)  # a square kernel, row by row
+        return values
+    msg = (f"{op}: {name} must be numbers separated by commas (rows separated by ';'), "
+           f"a .npy file or an image, got {text!r}")
+    raise ParameterError(msg)
 
 
 # -- planning a batch ------------------------------------------------------------------

@@ -241,6 +241,10 @@ def _to_color(value: Any, spec: ParamSpec, where: str) -> tuple[float, float, fl
         except ValueError:
             pass
     r, g, b = _numbers(value, 3, spec, where, "a colour '#rrggbb' or 'r,g,b' in 0..1")
+    if not all(0.0 <= v <= 1.0 for v in (r, g, b)):
+        msg = (f"{where}{spec.name} components must be in 0..1, got {r:g}, {g:g}, {b:g}; "
+               f"for 8-bit values write '#rrggbb' (e.g. '#a08070') or divide by 255")
+        raise ParameterError(msg)
     return (r, g, b)
 
 

@@ -291,6 +291,21 @@ def test_report_problems_are_found_before_anything_is_written(tmp_path, rng, cap
     assert json.loads((tmp_path / "rep" / "a-report.json").read_text())["steps"]
 
 
+def test_a_psf_given_as_numbers(tmp_path, rng, capsys):
+    # A comma list made a 1-D array, which no PSF can be.
+    src = _png8(tmp_path / "a.png", rng)
+    kernel = np.array([[0, 1, 0], [1, 4, 1], [0, 1, 0]], np.float32)
+    expected = photomend.run("deblur", _read(src), psf=kernel, method="wiener")
+    for i, text in enumerate(["0,1,0,1,4,1,0,1,0", "0 1 0; 1 4 1; 0 1 0"]):
+        out = tmp_path / f"o{i}.png"
+        assert main(["run", "deblur", str(src), "-o", str(out), "--psf", text,
+                     "--method", "wiener"]) == 0
+        np.testing.assert_array_equal(_read(out), expected)
+    assert main(["run", "deblur", str(src), "-o", str(tmp_path / "x.png"), "--psf",
+                 "1,2;3"]) == 2
+    assert "rows separated by ';'" in _err(capsys)
+
+
 def test_two_inputs_with_one_name_do_not_clash(tmp_path, rng, capsys):
     (tmp_path / "x").mkdir()
     (tmp_path / "y").mkdir()

@@ -336,6 +336,14 @@ def test_picked_colour_becomes_neutral():
     assert abs(float(srgb_to_linear(out[0, 0])[0]) - float(lum)) < 1e-3
 
 
+@pytest.mark.parametrize("colour", [(160, 128, 112), (5, 1, 1), "1.2,0.5,0.5", (-0.1, 0.5, 0.5)])
+def test_a_colour_outside_0_to_1_is_refused(colour):
+    # 8-bit numbers were taken as they are and left a cast (or values up to 1.39).
+    img = np.full((4, 4, 3), 0.5, np.float32)
+    with pytest.raises(ParameterError, match=r"color components must be in 0\.\.1.*'#rrggbb'"):
+        photomend.run("white-balance", img, color=colour)
+
+
 def test_daylight_temperature_changes_nothing():
     img = _scene(1)
     out = photomend.run("white-balance", img, method="temperature", temperature=6500.0, tint=0.0)
