@@ -17,6 +17,8 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from ._regions import hole_areas
+
 __all__ = ["ANGLES", "CONCENTRIC_SHARE", "concentric_reach", "spare_concentric"]
 
 #: Directions sampled around each speck.
@@ -84,11 +86,15 @@ def _profiles(image: np.ndarray, cy: np.ndarray, cx: np.ndarray, reach: int) -> 
     return np.stack(chans, axis=-1).reshape(len(cy), reach + 1, ANGLES, image.shape[-1])
 
 
-def _rims(v: np.ndarray, r: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+def _rims(v: np.ndarray, r: np.ndarray, sigma: float,
+          dark: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Find, per direction, the rim beyond each speck's own edge.
 
-    `v` is :func:`_profiles` output. Returns the rim's radius (px) and
-    whether one was found, both ``(K, ANGLES)``.
+    `v` is :func:`_profiles` output; `dark` tells whether the specks are
+    darker than their surroundings (their own edge then turns lighter
+    outwards, and the fall from a catch-light at a pupil's centre is not
+    it). Returns the rim's radius (px) and whether one was found, both
+    ``(K, ANGLES)``.
     """
     reach = v.shape[1] - 1
     near = np.round(r).astype(int) + EDGE_PAD
@@ -96,12 +102,15 @@ def _rims(v: np.ndarray, r: np.ndarray, sigma: float) -> tuple[np.ndarray, np.nd
     # change across 2 px at radii 1 .. reach - 1, and where it peaks
     step = np.zeros(v.shape[:3])
     step[:, 1:-1] = np.linalg.norm(v[:, 2:] - v[:, :-2], axis=-1)
+    outward = np.zeros(v.shape[:3])  # luminance change outwards, dark specks' way
+    outward[:, 1:-1] = (v[:, 2:] - v[:, :-2]).mean(axis=-1) * (1.0 if dark else -1.0)
     radius = np.arange(reach + 1)[None, :, None]
     up = np.zeros(step.shape, bool)
     up[:, 1:-1] = (step[:, 1:-1] >= step[:, :-2]) & (step[:, 1:-1] >= step[:, 2:])
     # the speck's own edge: the first peak of change of at least EDGE_SHARE
-    # of the largest out to its radius plus a few px
-    inside = radius <= near[:, None, None]
+    # of the largest out to its radius plus a few px, crossed from the
+    # speck's tone to its surroundings'
+    inside = (radius <= near[:, None, None]) & (outward > 0)
     strongest = np.where(inside, step, 0.0).max(axis=1, keepdims=True)
     edge_at = (inside & up & (step >= EDGE_SHARE * strongest)).argmax(axis=1)  # (K, A)
     edge = np.take_along_axis(step, edge_at[:, None], axis=1)
@@ -152,15 +161,16 @@ def _round_share(rim_at: np.ndarray, found: np.ndarray) -> np.ndarray:
 
 
 def _concentric(image: np.ndarray, cy: np.ndarray, cx: np.ndarray, r: np.ndarray,
-                sigma: float) -> np.ndarray:
-    """Return, per speck, whether a round rim surrounds it."""
+                sigma: float, dark: bool = True) -> np.ndarray:
+    """Return, per speck, whether a round rim surrounds it (`dark`: see :func:`_rims`)."""
     out = np.zeros(len(cy), bool)
     for start in range(0, len(cy), _CHUNK):
         part = slice(start, start + _CHUNK)
         # (one circle past the farthest rim, so that a peak there is a peak)
         reach = int(np.floor(BEYOND_SCALE * r[part] + BEYOND_PAD).max()) + 2
         v = _profiles(image, cy[part], cx[part], reach)
-        out[part] = _round_share(*_rims(v, r[part], sigma)) >= CONCENTRIC_SHARE
+        rims = _rims(v, r[part], sigma, dark)
+        out[part] = _round_share(*rims) >= CONCENTRIC_SHARE
     return out
 
 
@@ -220,24 +230,29 @@ def spare_concentric(image: np.ndarray, soft: np.ndarray, max_size: int,
     labelled = [ndimage.label(plane_found, structure=structure) for plane_found in found]
     sizes = [np.bincount(labels.ravel(), minlength=count + 1) for labels, count in labelled]
     spared_planes = []
-    for (labels, count), size in zip(labelled, sizes, strict=True):
+    for plane, ((labels, count), size) in enumerate(zip(labelled, sizes, strict=True)):
         spared = np.zeros(labels.shape, bool)
         if count:
             rows, cols = np.nonzero(labels)
             index = labels[rows, cols]
-            area = size[1:].astype(np.float64)
-            cy = np.bincount(index, rows, minlength=count + 1)[1:] / np.maximum(area, 1)
-            cx = np.bincount(index, cols, minlength=count + 1)[1:] / np.maximum(area, 1)
+            own = size[1:].astype(np.float64)
+            cy = np.bincount(index, rows, minlength=count + 1)[1:] / np.maximum(own, 1)
+            cx = np.bincount(index, cols, minlength=count + 1)[1:] / np.maximum(own, 1)
+            # a pupil with a catch-light at its centre is found as a ring:
+            # judge it whole, its edge sought beyond the hole
+            holes = hole_areas(labels, count)[1:]
+            area = own + holes
             r = np.sqrt(area / np.pi)
             boxes = ndimage.find_objects(labels, count)
             extent = np.array([max(b[0].stop - b[0].start, b[1].stop - b[1].start)
                                if b is not None else 0 for b in boxes], np.float64)
             # round specks only: a hair or a crack is no pupil
-            small = ((r >= MIN_RADIUS) & (r <= limit)
+            r_own = np.sqrt(own / np.pi)
+            small = ((r_own >= MIN_RADIUS) & (r_own <= limit)
                      & (area >= COMPACT * extent * extent))
             ids = np.flatnonzero(small)
             if ids.size:
-                hit = _concentric(image, cy[ids], cx[ids], r[ids], sigma)
+                hit = _concentric(image, cy[ids], cx[ids], r[ids], sigma, dark=plane == 0)
                 chosen = np.zeros(count + 1, bool)
                 chosen[ids[hit] + 1] = True
                 spared = chosen[labels]

@@ -6,8 +6,9 @@ Private helper of the operations that work on connected regions.
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
-__all__ = ["region_max"]
+__all__ = ["hole_areas", "region_max"]
 
 
 def region_max(values: np.ndarray, labels: np.ndarray, count: int,
@@ -41,5 +42,35 @@ def region_max(values: np.ndarray, labels: np.ndarray, count: int,
     out = np.zeros(count + 1)
     pick = labels > 0 if where is None else where
     np.maximum.at(out, labels[pick], values[pick])
+    out[0] = 0.0
+    return out
+
+
+def hole_areas(labels: np.ndarray, count: int) -> np.ndarray:
+    """Return the area (px) of the holes each labelled region encloses.
+
+    Parameters
+    ----------
+    labels : ndarray
+        Integer region ids, 0 for the background, 1 to `count` for regions
+        (8-connected, so their holes are 4-connected).
+    count : int
+        Number of regions.
+
+    Returns
+    -------
+    ndarray
+        float64 ``(count + 1,)``: entry ``i`` is the area region ``i``
+        encloses (a pupil's catch-light, a loop's inside), 0 for index 0.
+    """
+    out = np.zeros(count + 1)
+    hole_px = ndimage.binary_fill_holes(labels > 0) & (labels == 0)
+    if not hole_px.any():
+        return out
+    holes, n = ndimage.label(hole_px)
+    # each hole is closed by one region: the label found next to it
+    owner = np.asarray(ndimage.maximum(ndimage.maximum_filter(labels, size=3), holes,
+                                       index=np.arange(1, n + 1)), dtype=np.intp)
+    np.add.at(out, owner, np.bincount(holes.ravel(), minlength=n + 1)[1:])
     out[0] = 0.0
     return out

@@ -24,7 +24,7 @@ from ._defects_concentric import concentric_reach, spare_concentric
 from ._defects_net import VIEWS, averaged_logits, decision_level, net_input, reach
 from ._defects_noise import estimate_noise, plane
 from ._memo import PixelMemo
-from ._regions import region_max
+from ._regions import hole_areas, region_max
 from .inpaint import CONTEXT, DIFFUSION_MARGIN, fill_damage
 
 __all__ = ["detect_defects", "detect_infrared", "estimate_damage_share", "estimate_noise",
@@ -75,6 +75,16 @@ NATIVE_SIZE = 16
 LINE_WIDTH = 6.0
 #: ... and at least this many times longer than wide.
 LINE_ELONGATION = 4.0
+#: Where lines branch or cross they are wider: a component up to this wide
+#: at its widest is a line when its typical width is a line's.
+BRANCHED_WIDTH = 12.0
+#: A component whose holes make up less than this share of it filled is a
+#: blob with a hole (a pupil round its catch-light), measured whole; more,
+#: and it is a loop (a curled hair).
+PLUGGED_HOLE = 0.25
+#: ... when, filled, it covers at least this share of its bounding square
+#: (a disc covers 0.785).
+PLUGGED_ROUND = 0.5
 #: A detected component lying wholly within this many px of the image's
 #: edge is taken for the frame: scans and copy-stand shots carry the print's
 #: edge, a mat or the film rebate as a thin dark or bright band along the
@@ -469,7 +479,28 @@ def _shape_filter(soft: np.ndarray, max_size: int, kinds: Kinds,
     width = 2.0 * region_max(depth, labels, count, found)[1:] - 1.0
     area = np.bincount(labels.ravel(), minlength=count + 1)[1:].astype(np.float64)
     length = area / np.maximum(width, 1.0)
+    # A round blob round a small hole (a pupil round its catch-light) is a
+    # blob, judged whole; a loop (a curled hair) encloses much more than it
+    # covers, and a crack network's cells spread it far beyond a disc.
+    holes = hole_areas(labels, count)[1:]
+    plugged = (holes > 0) & (holes < PLUGGED_HOLE * (area + holes))
+    if plugged.any():
+        boxes = ndimage.find_objects(labels, count)
+        extent = np.array([max(b[0].stop - b[0].start, b[1].stop - b[1].start)
+                           if b is not None else 0 for b in boxes], np.float64)
+        plugged &= area + holes >= PLUGGED_ROUND * extent * extent
     is_line = (width <= LINE_WIDTH) & (length >= LINE_ELONGATION * np.maximum(width, 1.0))
+    # Where cracks branch or hairs cross, lines are wider (up to
+    # BRANCHED_WIDTH): a long component that wide is lines when its typical
+    # width, the median depth along its ridge, is a line's.
+    branched = ((width > LINE_WIDTH) & (width <= BRANCHED_WIDTH)
+                & (length >= LINE_ELONGATION * width))
+    if branched.any():
+        ridge = found & (depth >= ndimage.maximum_filter(depth, size=3))
+        typical = 2.0 * np.asarray(ndimage.median(depth, labels * ridge,
+                                                  index=np.arange(1, count + 1))) - 1.0
+        is_line |= branched & (typical <= LINE_WIDTH)
+    is_line &= ~plugged
     widened = np.zeros(count, bool)
     if fine is not None:
         core = found & fine
@@ -489,8 +520,9 @@ def _shape_filter(soft: np.ndarray, max_size: int, kinds: Kinds,
     # the disc of equal area (a ragged detection of a big blob has a small
     # inscribed disc; its soft edge may add a pixel on either side).
     # Elongated clusters (a hair across a speck) are judged by width alone.
-    compact = length < LINE_ELONGATION * np.maximum(width, 1.0)
-    size = np.where(compact, np.maximum(width, 2.0 * np.sqrt(area / np.pi) - 2.0), width)
+    compact = (length < LINE_ELONGATION * np.maximum(width, 1.0)) | plugged
+    size = np.where(compact, np.maximum(width, 2.0 * np.sqrt((area + holes) / np.pi) - 2.0),
+                    width)
     keep &= is_line | (size <= max_size)
     inward = region_max(_edge_distance(soft.shape), labels, count, found)[1:]
     keep &= inward >= FRAME_BAND
