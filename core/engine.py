@@ -183,12 +183,15 @@ def run(
 
     if spec.prepare is not None:
         share = 0.0 if spec.prepare_share is None else float(spec.prepare_share(values))
+        # An estimate made from the selection only, where the operation wants it.
+        selection = {"mask": work_mask} if spec.prepare_takes_mask else {}
         if share > 0.0:
             # A slow estimate reports progress and can be cancelled.
-            found = spec.prepare(work, dict(work_values), progress=prog.span(0.0, share))
+            found = spec.prepare(work, dict(work_values), progress=prog.span(0.0, share),
+                                 **selection)
             prog = prog.span(share, 1.0)
         else:
-            found = spec.prepare(work, dict(work_values))
+            found = spec.prepare(work, dict(work_values), **selection)
         values = {**values, **found}
         work_values = {**work_values, **found}
 

@@ -297,6 +297,8 @@ class OperationSpec:
     halo_rule: Halo = None
     prepare: Callable[..., dict[str, Any]] | None = None
     prepare_share: Callable[[Mapping[str, Any]], float] | None = None
+    #: Whether `prepare` takes the selection (``mask=``) to estimate from.
+    prepare_takes_mask: bool = False
     takes_mask: bool = False
     takes_progress: bool = False
     takes_report: bool = False
@@ -555,6 +557,8 @@ def operation(
             description=description, params=params, space=space, output=output,
             mask_role=mask_role, local=local, halo_rule=halo, prepare=prepare,
             prepare_share=prepare_share,
+            prepare_takes_mask=prepare is not None
+            and "mask" in inspect.signature(prepare).parameters,
             takes_mask=takes_mask, takes_progress=takes_progress, takes_report=takes_report,
             takes_keep=takes_keep, extra=dict(extra),
         )

@@ -35,6 +35,7 @@ __all__ = [
     "dye_cues",
     "estimate_fade",
     "from_density",
+    "selected_thumbnail",
     "stain_cues",
     "statistics_thumbnail",
     "trim_frame",
@@ -370,7 +371,7 @@ def despeckle(dens: np.ndarray) -> np.ndarray:
     return np.where(odd[..., None], med, dens)
 
 
-def _gradient_ridge(dens: np.ndarray) -> np.ndarray:
+def _gradient_ridge(dens: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     """Return the dominant per-channel ratio of density gradients (``(3,)``).
 
     Shading edges change every channel's density by the same amount; a
@@ -379,7 +380,9 @@ def _gradient_ridge(dens: np.ndarray) -> np.ndarray:
     """
     gx = np.diff(dens, axis=1)[:-1]
     gy = np.diff(dens, axis=0)[:, :-1]
-    g = np.concatenate([gx.reshape(-1, 3), gy.reshape(-1, 3)])
+    vx, vy = _pair_masks(valid)
+    g = np.concatenate([_kept(gx, None if vx is None else vx[:-1]),
+                        _kept(gy, None if vy is None else vy[:, :-1])])
     ref = (g[:, 0] + g[:, 1] + g[:, 2]) / 3.0
     mag = np.abs(ref)
     if mag.size < 16 or not np.any(mag > 0):
@@ -425,7 +428,19 @@ def _dead_zone(x: np.ndarray, cal: Calibration) -> np.ndarray:
     return x * (1.0 - n ** -cal.dye_power)
 
 
-def dye_cues(dens2d: np.ndarray) -> np.ndarray:
+def _kept(values: np.ndarray, ok: np.ndarray | None) -> np.ndarray:
+    """Pixels of ``(H, W, C)`` `values` where `ok` holds (all for None), as ``(N, C)``."""
+    return values.reshape(-1, values.shape[-1]) if ok is None else values[ok]
+
+
+def _pair_masks(valid: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Where horizontal and vertical neighbours are both inside `valid`."""
+    if valid is None:
+        return None, None
+    return valid[:, 1:] & valid[:, :-1], valid[1:] & valid[:-1]
+
+
+def dye_cues(dens2d: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     """Return four scale measures of each channel's density, as log ratios to green.
 
     Each measure scales with a dye's retention and ignores a stain (an
@@ -436,40 +451,45 @@ def dye_cues(dens2d: np.ndarray) -> np.ndarray:
     shadows are nearly neutral in unaged photographs, while a faded dye
     leaves them coloured). Returns ``(8,)``: red then blue log ratio for
     each measure in that order, each shifted by exactly ``log(r_c / r_G)``
-    when the dyes keep fractions ``r``.
+    when the dyes keep fractions ``r``. `valid` (2-D, optional) keeps the
+    statistics to the selected pixels.
     """
-    flat = dens2d.reshape(-1, 3)
+    flat = _kept(dens2d, valid)
     low, high = np.percentile(flat, [0.5, 99.5], axis=0)
-    gx = np.square(np.diff(dens2d, axis=1).reshape(-1, 3))
-    gy = np.square(np.diff(dens2d, axis=0).reshape(-1, 3))
+    vx, vy = _pair_masks(valid)
+    gx = np.square(_kept(np.diff(dens2d, axis=1), vx))
+    gy = np.square(_kept(np.diff(dens2d, axis=0), vy))
     # Cubes of squares: much faster than a float power of 6.
     norm6 = np.power(np.mean(gx * gx * gx, axis=0) + np.mean(gy * gy * gy, axis=0), 1.0 / 6.0)
     mean = flat.sum(axis=1)
     shadows = np.median(flat[mean >= np.percentile(mean, 99.0)], axis=0) - low
     out = []
-    for scale in (high - low, _gradient_ridge(dens2d), norm6, shadows):
+    for scale in (high - low, _gradient_ridge(dens2d, valid), norm6, shadows):
         logs = np.log(np.maximum(scale, 1e-6))
         out.extend([logs[0] - logs[1], logs[2] - logs[1]])
     return np.array(out)
 
 
-def stain_cues(dens2d: np.ndarray) -> np.ndarray:
+def stain_cues(dens2d: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     """Return three location measures of each channel's density, relative to green.
 
     Each is shifted by exactly ``s_c - s_G`` when a stain adds density
     ``s``: the white point (0.5th density percentile), the median
     difference to green among the brightest tenth of pixels, and the
     grey-edge colour (Minkowski p = 6 norm of linear-light gradients, as
-    a density). Returns ``(6,)``, red then blue for each.
+    a density). Returns ``(6,)``, red then blue for each. `valid` (2-D,
+    optional) keeps the statistics to the selected pixels.
     """
-    flat = dens2d.reshape(-1, 3)
+    flat = _kept(dens2d, valid)
     white = np.percentile(flat, 0.5, axis=0)
     bright = flat[:, 1] <= np.percentile(flat[:, 1], 10.0)
     bright_diff = np.median(flat[bright] - flat[bright, 1:2], axis=0)
     lin = np.power(np.float32(10.0), -dens2d.astype(np.float32))
     gx = np.gradient(lin, axis=0)
     gy = np.gradient(lin, axis=1)
-    mag2 = (gx * gx + gy * gy).reshape(-1, 3).astype(np.float64)
+    # (central differences: both neighbours must be selected)
+    inner = None if valid is None else ndimage.binary_erosion(valid, border_value=1)
+    mag2 = _kept(gx * gx + gy * gy, inner).astype(np.float64)
     edge = -np.log10(np.maximum(np.power(np.mean(mag2 * mag2 * mag2, axis=0), 1.0 / 6.0),
                                 1e-12))
     out = []
@@ -478,7 +498,8 @@ def stain_cues(dens2d: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
-def _retention(dens2d: np.ndarray, cal: Calibration) -> np.ndarray:
+def _retention(dens2d: np.ndarray, cal: Calibration,
+               valid: np.ndarray | None = None) -> np.ndarray:
     """Estimate per-channel dye retention (``(3,)``, max 1) from densities.
 
     The scale cues (:func:`dye_cues`) minus their means over unaged
@@ -486,7 +507,7 @@ def _retention(dens2d: np.ndarray, cal: Calibration) -> np.ndarray:
     the cues' covariance over those photographs): ``log(r_R / r_G)`` and
     ``log(r_B / r_G)``.
     """
-    cues = dye_cues(dens2d) - np.asarray(cal.dye_cue_bias)
+    cues = dye_cues(dens2d, valid) - np.asarray(cal.dye_cue_bias)
     ratios = np.asarray(cal.dye_cue_weights).reshape(2, -1) @ cues
     x = np.array([ratios[0], 0.0, ratios[1]])
     x = _dead_zone(x - x.mean(), cal)
@@ -495,7 +516,8 @@ def _retention(dens2d: np.ndarray, cal: Calibration) -> np.ndarray:
     return rho * (1.0 - cal.companion_loss * (1.0 - rho.min()))
 
 
-def _stain(dens2d: np.ndarray, cal: Calibration) -> np.ndarray:
+def _stain(dens2d: np.ndarray, cal: Calibration,
+           valid: np.ndarray | None = None) -> np.ndarray:
     """Estimate the stain density per channel (``(3,)``) along the yellowing axis.
 
     The location cues (:func:`stain_cues`) minus their means over unaged
@@ -504,7 +526,7 @@ def _stain(dens2d: np.ndarray, cal: Calibration) -> np.ndarray:
     photographs show, and very strong estimates (a yellow scene: a
     sunset, gold, a lamp-lit room) are faded out smoothly.
     """
-    cues = stain_cues(dens2d) - np.asarray(cal.stain_cue_bias)
+    cues = stain_cues(dens2d, valid) - np.asarray(cal.stain_cue_bias)
     y = float(np.asarray(cal.stain_cue_weights) @ cues)
     if y <= cal.stain_threshold:
         return np.zeros(3)
@@ -516,8 +538,32 @@ def _stain(dens2d: np.ndarray, cal: Calibration) -> np.ndarray:
     return stain - stain.min()
 
 
-def estimate_fade(image: np.ndarray, cal: Calibration = DEFAULT) -> FadeModel:
+def selected_thumbnail(image: np.ndarray, mask: np.ndarray, size: int,
+                       border: float) -> tuple[np.ndarray, np.ndarray]:
+    """Return :func:`statistics_thumbnail` of the selected pixels, and where it holds.
+
+    Each block is the mean of its selected pixels (weighted by `mask`);
+    blocks less than half selected are not kept (``valid`` False) and take
+    the value of the nearest kept block, so filters see no hole.
+    """
+    m = np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0)[..., None]
+    total = statistics_thumbnail(np.asarray(image, dtype=np.float32) * m, size, border)
+    share = statistics_thumbnail(m, size, border)[..., 0]
+    valid = share >= 0.5
+    thumb = total / np.maximum(share, 1e-6)[..., None]
+    if valid.any() and not valid.all():
+        near = ndimage.distance_transform_edt(~valid, return_distances=False,
+                                              return_indices=True)
+        thumb = thumb[near[0], near[1]]
+    return np.clip(thumb, 0.0, 1.0), valid
+
+
+def estimate_fade(image: np.ndarray, cal: Calibration = DEFAULT,
+                  mask: np.ndarray | None = None) -> FadeModel:
     """Estimate the inverse fading of an ``(H, W, C)`` perceptual image.
+
+    With a `mask` (a selection, ``(H, W)`` in [0, 1]) the statistics come
+    from the selected pixels only.
 
     Raises
     ------
@@ -531,15 +577,24 @@ def estimate_fade(image: np.ndarray, cal: Calibration = DEFAULT) -> FadeModel:
         msg = (f"restore-color: the area is {w}×{h} px, too small to estimate the fading "
                f"from (it needs at least {MIN_SIDE}×{MIN_SIDE} px); select a larger area")
         raise ImageError(msg)
-    thumb = trim_frame(statistics_thumbnail(image, cal.thumb, cal.border))
+    valid = None
+    if mask is not None and not (np.asarray(mask) >= 1.0).all():
+        thumb, valid = selected_thumbnail(image, mask, cal.thumb, cal.border)
+        if valid.sum() < MIN_SIDE * MIN_SIDE:
+            msg = ("restore-color: the selection is too small to estimate the fading "
+                   "from; select a larger area")
+            raise ImageError(msg)
+    else:
+        thumb = trim_frame(statistics_thumbnail(image, cal.thumb, cal.border))
     channels = thumb.shape[-1]
-    peak = _channel_max(thumb.reshape(-1, channels))
+    flat = thumb.reshape(-1, channels) if valid is None else thumb[valid]
+    peak = _channel_max(flat)
     informative = (peak < CLIP_LEVEL) & (peak > 1.0 - CLIP_LEVEL)
     if not informative.any():
         msg = ("restore-color: the image is entirely clipped (every pixel is pure "
                "black or pure white), so there is no colour left to restore")
         raise ImageError(msg)
-    b_in, b_out, gain = _veil(thumb.reshape(-1, channels), peak < CLIP_LEVEL, cal)
+    b_in, b_out, gain = _veil(flat, peak < CLIP_LEVEL, cal)
     if channels != 3:
         return FadeModel(b_in, b_out, gain, np.ones(channels), np.zeros(channels))
     unveiled = np.clip((thumb - b_in) * gain + b_out, 0.0, 1.0)
@@ -547,6 +602,6 @@ def estimate_fade(image: np.ndarray, cal: Calibration = DEFAULT) -> FadeModel:
     # Specks shrink to a thumbnail pixel or two only where blocks average
     # several pixels; at full size a 3 × 3 median would take real detail.
     blocks = math.ceil(max(h, w) / cal.thumb)
-    rho = _retention(despeckle(dens) if blocks >= SPECK_BLOCKS else dens, cal)
-    stain = _stain(dens / rho, cal)
+    rho = _retention(despeckle(dens) if blocks >= SPECK_BLOCKS else dens, cal, valid)
+    stain = _stain(dens / rho, cal, valid)
     return FadeModel(b_in, b_out, gain, rho, stain)

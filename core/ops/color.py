@@ -47,7 +47,8 @@ _CLIPPED = 0.99
 # restore-color
 
 
-def fade_curves(image: np.ndarray, *, calibration: Calibration = DEFAULT) -> np.ndarray:
+def fade_curves(image: np.ndarray, *, calibration: Calibration = DEFAULT,
+                mask: np.ndarray | None = None) -> np.ndarray:
     """Estimate the curves that undo the fading of a print.
 
     Parameters
@@ -56,6 +57,9 @@ def fade_curves(image: np.ndarray, *, calibration: Calibration = DEFAULT) -> np.
         float32 ``(H, W, C)`` perceptual (sRGB-encoded) pixels.
     calibration : Calibration, optional
         Estimator constants (see :class:`~photomend.ops._color_fade.Calibration`).
+    mask : ndarray, optional
+        ``(H, W)`` selection in [0, 1]: the fading is estimated from the
+        selected pixels only.
 
     Returns
     -------
@@ -70,15 +74,16 @@ def fade_curves(image: np.ndarray, *, calibration: Calibration = DEFAULT) -> np.
     ImageError
         If the image holds no usable pixels (entirely clipped).
     """
-    model: FadeModel = estimate_fade(np.asarray(image, dtype=np.float32), calibration)
+    model: FadeModel = estimate_fade(np.asarray(image, dtype=np.float32), calibration, mask)
     return model.curves(CURVE_SAMPLES)
 
 
-def _prepare_restore(image: np.ndarray, params: Mapping[str, Any]) -> dict[str, Any]:
-    # Estimate once on the whole (selected) image, so tiles share the curves.
+def _prepare_restore(image: np.ndarray, params: Mapping[str, Any],
+                     mask: np.ndarray | None = None) -> dict[str, Any]:
+    # Estimate once, from the selected pixels, so tiles share the curves.
     if params.get("curves") is not None:
         return {}
-    return {"curves": fade_curves(image)}
+    return {"curves": fade_curves(image, mask=mask)}
 
 
 def _check_curves(curves: np.ndarray, channels: int) -> np.ndarray:
@@ -294,10 +299,16 @@ def temperature_gains(kelvin: float, tint: float = 0.0) -> np.ndarray:
 def _auto_light(image: np.ndarray, mask: np.ndarray | None, method: str) -> np.ndarray:
     """Estimate the colour of the light (linear RGB) of an ``(H, W, 3)`` perceptual image."""
     # Block means of the encoded values, then decoded: cheap for any size.
-    thumb = srgb_to_linear(statistics_thumbnail(image, 128, 0.0)).astype(np.float64)
+    # With a selection, each block's mean is that of its selected pixels.
     weights = None
-    if mask is not None:
-        weights = statistics_thumbnail(mask[..., None], 128, 0.0)[..., 0]
+    if mask is None:
+        encoded = statistics_thumbnail(image, 128, 0.0)
+    else:
+        m = np.asarray(mask, dtype=np.float32)[..., None]
+        weights = statistics_thumbnail(m, 128, 0.0)[..., 0]
+        encoded = (statistics_thumbnail(np.asarray(image, dtype=np.float32) * m, 128, 0.0)
+                   / np.maximum(weights, 1e-6)[..., None])
+    thumb = srgb_to_linear(np.clip(encoded, 0.0, 1.0)).astype(np.float64)
     flat = thumb.reshape(-1, 3)
     w = np.ones(flat.shape[0]) if weights is None else weights.ravel()
     usable = (flat.max(axis=1) < _CLIPPED) & (flat.max(axis=1) > 1e-4) & (w > 0)

@@ -270,10 +270,13 @@ def restore_photo(
         step("remove-defects", 0.0, 0.3, sensitivity=defects_sensitivity, infrared=infrared,
              method="diffusion" if method == "fast" else "auto",
              passes=1 if method == "fast" else PASSES)
-    # The fade is estimated where Restore Faded Colour would: on the selection's box.
-    region = out if mask is None or not (mask > 0).any() else out[context_box(mask, 0)]
+    # The fade is estimated where Restore Faded Colour would: from the selection.
+    region, selected = out, None
+    if mask is not None and (mask > 0).any():
+        box = context_box(mask, 0)
+        region, selected = out[box], mask[box]
     if color and min(region.shape[:2]) >= MIN_FADE_SIDE:  # else too small to estimate
-        model = estimate_fade(region)
+        model = estimate_fade(region, mask=selected)
         info["fade"] = _fade(model)
         step("restore-color", 0.3, 0.4, strength=color_strength,
              curves=model.curves(CURVE_SAMPLES))
