@@ -17,7 +17,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from ._regions import hole_areas
+from ._regions import hole_areas, region_extents
 
 __all__ = ["ANGLES", "CONCENTRIC_SHARE", "concentric_reach", "spare_concentric"]
 
@@ -238,14 +238,11 @@ def spare_concentric(image: np.ndarray, soft: np.ndarray, max_size: int,
             own = size[1:].astype(np.float64)
             cy = np.bincount(index, rows, minlength=count + 1)[1:] / np.maximum(own, 1)
             cx = np.bincount(index, cols, minlength=count + 1)[1:] / np.maximum(own, 1)
-            # a pupil with a catch-light at its centre is found as a ring:
-            # judge it whole, its edge sought beyond the hole
-            holes = hole_areas(labels, count)[1:]
-            area = own + holes
+            # a pupil with a catch-light at its centre may be found as a
+            # ring: judge its size and roundness with the hole filled
+            area = own + hole_areas(labels, count)[1:]
             r = np.sqrt(area / np.pi)
-            boxes = ndimage.find_objects(labels, count)
-            extent = np.array([max(b[0].stop - b[0].start, b[1].stop - b[1].start)
-                               if b is not None else 0 for b in boxes], np.float64)
+            extent = region_extents(labels, count)
             # round specks only: a hair or a crack is no pupil
             r_own = np.sqrt(own / np.pi)
             small = ((r_own >= MIN_RADIUS) & (r_own <= limit)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["hole_areas", "region_max"]
+__all__ = ["hole_areas", "region_extents", "region_max"]
 
 
 def region_max(values: np.ndarray, labels: np.ndarray, count: int,
@@ -74,3 +74,10 @@ def hole_areas(labels: np.ndarray, count: int) -> np.ndarray:
     np.add.at(out, owner, np.bincount(holes.ravel(), minlength=n + 1)[1:])
     out[0] = 0.0
     return out
+
+
+def region_extents(labels: np.ndarray, count: int) -> np.ndarray:
+    """Return the longer side (px) of each labelled region's bounding box, ``(count,)``."""
+    boxes = ndimage.find_objects(labels, count)
+    return np.array([max(b[0].stop - b[0].start, b[1].stop - b[1].start)
+                     if b is not None else 0 for b in boxes], np.float64)

@@ -24,7 +24,7 @@ from ._defects_concentric import concentric_reach, spare_concentric
 from ._defects_net import VIEWS, averaged_logits, decision_level, net_input, reach
 from ._defects_noise import estimate_noise, plane
 from ._memo import PixelMemo
-from ._regions import hole_areas, region_max
+from ._regions import hole_areas, region_extents, region_max
 from .inpaint import CONTEXT, DIFFUSION_MARGIN, fill_damage
 
 __all__ = ["detect_defects", "detect_infrared", "estimate_damage_share", "estimate_noise",
@@ -485,9 +485,7 @@ def _shape_filter(soft: np.ndarray, max_size: int, kinds: Kinds,
     holes = hole_areas(labels, count)[1:]
     plugged = (holes > 0) & (holes < PLUGGED_HOLE * (area + holes))
     if plugged.any():
-        boxes = ndimage.find_objects(labels, count)
-        extent = np.array([max(b[0].stop - b[0].start, b[1].stop - b[1].start)
-                           if b is not None else 0 for b in boxes], np.float64)
+        extent = region_extents(labels, count)
         plugged &= area + holes >= PLUGGED_ROUND * extent * extent
     is_line = (width <= LINE_WIDTH) & (length >= LINE_ELONGATION * np.maximum(width, 1.0))
     # Where cracks branch or hairs cross, lines are wider (up to
