@@ -267,6 +267,9 @@ class RunRequest:
     depth: int | None
     save_recipe: Path | None
     report: Path | None = None
+    #: Files read besides the inputs (the mask, the recipe, parameters given
+    #: as files): no output may replace them.
+    reads: tuple[Path, ...] = ()
 
 
 def parse_run(argv: Sequence[str]) -> RunRequest:
@@ -286,12 +289,16 @@ def parse_run(argv: Sequence[str]) -> RunRequest:
         raw = {k.split(":", 1)[1]: v for k, v in vars(ns).items() if k.startswith("param:")}
         # Bound here, not via the recipe, so errors read "sharpen: radius ...".
         recipe = Recipe.single(spec.id, spec.bind(_convert_params(spec, raw)))
+        reads = [Path(v) for v in raw.values() if isinstance(v, str) and Path(v).is_file()]
     else:
         ns = run_parser().parse_intermixed_args(args)
         if ns.recipe is None:
             msg = "name an operation (photomend run OP ...) or a recipe (--recipe FILE)"
             raise PhotomendError(msg)
         recipe = load_recipe(ns.recipe)
+        reads = [Path(ns.recipe)]
+    if ns.mask is not None:
+        reads.append(Path(ns.mask))
     if ns.no_infrared:
         recipe = replace(recipe, use_infrared=False)
     if ns.jobs < 0:
@@ -300,7 +307,8 @@ def parse_run(argv: Sequence[str]) -> RunRequest:
     jobs = ns.jobs if ns.jobs > 0 else (os.cpu_count() or 1)
     return RunRequest(recipe=recipe, inputs=tuple(ns.inputs), output=ns.output, mask=ns.mask,
                       output_mask=ns.output_mask, overwrite=ns.overwrite, jobs=jobs,
-                      depth=ns.depth, save_recipe=ns.save_recipe, report=ns.report)
+                      depth=ns.depth, save_recipe=ns.save_recipe, report=ns.report,
+                      reads=tuple(reads))
 
 
 def _lookup_op(name: str) -> OperationSpec:
@@ -466,7 +474,8 @@ def precheck(jobs: Sequence[Job], overwrite: bool, *, protected: Sequence[Path] 
     """Return per-job problems found before any work: clashes and existing files.
 
     No output may land on an input (any job's source, or a `protected` file
-    such as the selection mask), not even with `overwrite`: originals are
+    such as the selection mask or an infrared scan given as a parameter),
+    not even with `overwrite`: originals are
     never replaced. With a `report` folder, an existing report of the same
     name is a problem unless `overwrite` is given.
     """
@@ -792,7 +801,8 @@ def run_batch(request: RunRequest, stderr: TextIO) -> int:
                 save_recipe=request.save_recipe)
     if request.save_recipe is not None:
         # Written as run by the first input's job; refuse an existing file now.
-        if request.save_recipe.resolve() in {j.source.resolve() for j in jobs}:
+        if request.save_recipe.resolve() in {p.resolve() for p in
+                                             (*(j.source for j in jobs), *request.reads)}:
             msg = (f"{request.save_recipe} is one of the inputs; photomend never writes "
                    "over an original, so give the recipe another name")
             raise PhotomendError(msg)
@@ -804,8 +814,7 @@ def run_batch(request: RunRequest, stderr: TextIO) -> int:
     if request.report is not None and request.report.exists() and not request.report.is_dir():
         msg = f"--report takes a folder, but {request.report} is a file"
         raise PhotomendError(msg)
-    protected = [request.mask] if request.mask is not None else []
-    failed = precheck(jobs, request.overwrite, protected=protected, report=request.report)
+    failed = precheck(jobs, request.overwrite, protected=request.reads, report=request.report)
     for index, message in sorted(failed.items()):
         status.print(f"{PROG}: {jobs[index].source}: {message}")
     try:

@@ -267,7 +267,10 @@ def test_overwrite_never_replaces_an_input(tmp_path, rng, capsys):
             ["run", "detect-defects", str(a), str(b), "-o", str(tmp_path)],
             ["run", "sharpen", str(a), "-o", str(mask), "--mask", str(mask)],
             ["run", "sharpen", str(a), "-o", str(tmp_path / "c.png"),
-             "--save-recipe", str(a)]]
+             "--save-recipe", str(a)],
+            ["run", "sharpen", str(a), "-o", str(tmp_path / "c.png"), "--mask", str(mask),
+             "--save-recipe", str(mask)],
+            ["run", "remove-defects", str(a), "--infrared", str(b), "-o", str(b)]]
     for args in runs:
         assert main([*args, "--overwrite"]) in (1, 2), args
         assert "is one of the inputs; photomend never writes over an original" in _err(capsys)

@@ -254,6 +254,14 @@ def test_richardson_lucy_runs_the_iterations_given(scene: np.ndarray) -> None:
     assert np.abs(longer - stopped).max() > 1e-3
 
 
+def test_richardson_lucy_already_within_the_noise_takes_no_step(scene: np.ndarray) -> None:
+    # The shared step count was forced to at least one, unlike a direct call.
+    k = psfs.gaussian(3.0)
+    blurred = blur_linear(scene, k)
+    out = photomend.run("deblur", blurred, psf=k, method="richardson-lucy", noise=0.05)
+    assert np.abs(out - blurred).max() < 1e-5
+
+
 def test_quality_on_seeded_data_with_margin(big_scene: np.ndarray) -> None:
     """Headline numbers (full figures are in the benchmark), 1 % noise."""
     floors = {"gaussian": (psfs.gaussian(2.0), 1.5), "disk": (psfs.disk(4.0), 3.0),

@@ -538,18 +538,32 @@ def _stain(dens2d: np.ndarray, cal: Calibration,
     return stain - stain.min()
 
 
+def _broad(valid: np.ndarray) -> bool:
+    """Whether a selection's kept blocks hold enough for every statistic.
+
+    Percentiles need pixels, the gradient cues pairs of neighbours across
+    and along, the grey-edge cue pixels whose four neighbours are kept.
+    """
+    vx, vy = _pair_masks(valid)
+    assert vx is not None and vy is not None
+    need = MIN_SIDE * MIN_SIDE
+    return (int(valid.sum()) >= need and int(vx.sum()) >= need and int(vy.sum()) >= need
+            and int(ndimage.binary_erosion(valid, border_value=1).sum()) >= need)
+
+
 def selected_thumbnail(image: np.ndarray, mask: np.ndarray, size: int,
                        border: float) -> tuple[np.ndarray, np.ndarray]:
     """Return :func:`statistics_thumbnail` of the selected pixels, and where it holds.
 
     Each block is the mean of its selected pixels (weighted by `mask`);
-    blocks less than half selected are not kept (``valid`` False) and take
-    the value of the nearest kept block, so filters see no hole.
+    blocks selected less than half as fully as the most selected one are
+    not kept (``valid`` False) and take the value of the nearest kept
+    block, so filters see no hole.
     """
     m = np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0)[..., None]
     total = statistics_thumbnail(np.asarray(image, dtype=np.float32) * m, size, border)
     share = statistics_thumbnail(m, size, border)[..., 0]
-    valid = share >= 0.5
+    valid = (share >= 0.5 * float(share.max())) & (share > 0)
     thumb = total / np.maximum(share, 1e-6)[..., None]
     if valid.any() and not valid.all():
         near = ndimage.distance_transform_edt(~valid, return_distances=False,
@@ -580,11 +594,10 @@ def estimate_fade(image: np.ndarray, cal: Calibration = DEFAULT,
     valid = None
     if mask is not None and not (np.asarray(mask) >= 1.0).all():
         thumb, valid = selected_thumbnail(image, mask, cal.thumb, cal.border)
-        if valid.sum() < MIN_SIDE * MIN_SIDE:
-            msg = ("restore-color: the selection is too small to estimate the fading "
-                   "from; select a larger area")
-            raise ImageError(msg)
-    else:
+        if not _broad(valid):
+            # too thin a selection for gradient statistics: its box stands for it
+            valid = None
+    if valid is None:
         thumb = trim_frame(statistics_thumbnail(image, cal.thumb, cal.border))
     channels = thumb.shape[-1]
     flat = thumb.reshape(-1, channels) if valid is None else thumb[valid]
@@ -604,4 +617,6 @@ def estimate_fade(image: np.ndarray, cal: Calibration = DEFAULT,
     blocks = math.ceil(max(h, w) / cal.thumb)
     rho = _retention(despeckle(dens) if blocks >= SPECK_BLOCKS else dens, cal, valid)
     stain = _stain(dens / rho, cal, valid)
+    if valid is not None and not (np.isfinite(rho).all() and np.isfinite(stain).all()):
+        return estimate_fade(image, cal)  # a selection too odd for some statistic
     return FadeModel(b_in, b_out, gain, rho, stain)

@@ -47,7 +47,7 @@ def region_max(values: np.ndarray, labels: np.ndarray, count: int,
 
 
 def hole_areas(labels: np.ndarray, count: int) -> np.ndarray:
-    """Return the area (px) of the holes each labelled region encloses.
+    """Return the area (px) each labelled region encloses.
 
     Parameters
     ----------
@@ -61,17 +61,20 @@ def hole_areas(labels: np.ndarray, count: int) -> np.ndarray:
     -------
     ndarray
         float64 ``(count + 1,)``: entry ``i`` is the area region ``i``
-        encloses (a pupil's catch-light, a loop's inside), 0 for index 0.
+        encloses (a pupil's catch-light, a loop's inside, with whatever
+        lies in it), 0 for index 0.
     """
     out = np.zeros(count + 1)
     hole_px = ndimage.binary_fill_holes(labels > 0) & (labels == 0)
     if not hole_px.any():
         return out
-    holes, n = ndimage.label(hole_px)
-    # each hole is closed by one region: the label found next to it
-    owner = np.asarray(ndimage.maximum(ndimage.maximum_filter(labels, size=3), holes,
-                                       index=np.arange(1, n + 1)), dtype=np.intp)
-    np.add.at(out, owner, np.bincount(holes.ravel(), minlength=n + 1)[1:])
+    # Each hole with what lies inside it (a speck within a loop): the
+    # region just around it is the one that encloses it.
+    inside, n = ndimage.label(ndimage.binary_fill_holes(hole_px))
+    around = ndimage.grey_dilation(inside, size=(3, 3)) * (inside == 0)
+    owner = np.asarray(ndimage.maximum(labels, around, index=np.arange(1, n + 1)),
+                       dtype=np.intp)
+    np.add.at(out, owner, np.bincount(inside.ravel(), minlength=n + 1)[1:])
     out[0] = 0.0
     return out
 

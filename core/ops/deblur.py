@@ -225,7 +225,9 @@ def _shared_regularisation(work: np.ndarray, k: np.ndarray, noise: float,
         sample = _busiest_sample(work, max(_RL_SAMPLE, 2 * max(k.shape)))
         steps = solvers.richardson_lucy_steps(sample, k, noise,
                                               strength=_strength_factor(params["strength"]))
-        return {"iterations": max(1, steps)}
+        # (none at all: the data are already fitted within the noise, and
+        # 'iterations' cannot say 0 steps; the tiles find that themselves)
+        return {"iterations": steps} if steps > 0 else {}
     return {}
 
 
@@ -613,14 +615,15 @@ def deblur(
         advanced=True)] = 0.0,
     iterations: Annotated[int, Param(
         "Iterations of the 'sparse' and 'richardson-lucy' methods (0 = "
-        "automatic: a fixed schedule, or the noise-based stopping rule, found "
-        "once for the whole image).",
+        "automatic: a fixed schedule, or the noise-based stopping rule, applied "
+        "once on the image's most detailed 512 px square and then to all of it).",
         min=0, max=500, step=1, advanced=True)] = 0,
     balance: Annotated[np.ndarray | None, Param(
         "'wiener' and 'inverse': regularisation of each plane (luminance, then "
         "the two colour planes; one for gray), as fitted to the image and shown "
-        "in a run's report. Leave empty to fit it (recommended); the tiles of a "
-        "large image share the whole image's values.", kind="array")] = None,
+        "in a run's report. Leave empty to fit it (recommended): on the whole "
+        "image, or on its most detailed 2048 px square above 4 MP; the tiles of a "
+        "large image share that fit.", kind="array")] = None,
     psf: Annotated[np.ndarray | None, Param(
         "A measured or custom PSF: a 2-D array, an image file (taken as the "
         "kernel itself), or a layer with the blur's shape painted light on "
