@@ -469,6 +469,11 @@ def plan_jobs(request: RunRequest) -> list[Job]:
             for i, src in enumerate(request.inputs)]
 
 
+def _originals(jobs: Sequence[Job], reads: Sequence[Path]) -> set[Path]:
+    """Return the resolved paths of every file a batch reads: its inputs and `reads`."""
+    return {p.resolve() for p in (*(job.source for job in jobs), *reads)}
+
+
 def precheck(jobs: Sequence[Job], overwrite: bool, *, protected: Sequence[Path] = (),
              report: Path | None = None) -> dict[int, str]:
     """Return per-job problems found before any work: clashes and existing files.
@@ -481,7 +486,7 @@ def precheck(jobs: Sequence[Job], overwrite: bool, *, protected: Sequence[Path] 
     """
     problems: dict[int, str] = {}
     claimed: dict[Path, Path] = {}
-    originals = {p.resolve() for p in (*(job.source for job in jobs), *protected)}
+    originals = _originals(jobs, protected)
     for job in jobs:
         targets = [job.output, job.mask_output]
         if report is not None:
@@ -801,8 +806,7 @@ def run_batch(request: RunRequest, stderr: TextIO) -> int:
                 save_recipe=request.save_recipe)
     if request.save_recipe is not None:
         # Written as run by the first input's job; refuse an existing file now.
-        if request.save_recipe.resolve() in {p.resolve() for p in
-                                             (*(j.source for j in jobs), *request.reads)}:
+        if request.save_recipe.resolve() in _originals(jobs, request.reads):
             msg = (f"{request.save_recipe} is one of the inputs; photomend never writes "
                    "over an original, so give the recipe another name")
             raise PhotomendError(msg)

@@ -35,6 +35,7 @@ __all__ = [
     "dye_cues",
     "estimate_fade",
     "from_density",
+    "selected_means",
     "selected_thumbnail",
     "stain_cues",
     "statistics_thumbnail",
@@ -551,25 +552,35 @@ def _broad(valid: np.ndarray) -> bool:
             and int(ndimage.binary_erosion(valid, border_value=1).sum()) >= need)
 
 
-def selected_thumbnail(image: np.ndarray, mask: np.ndarray, size: int,
-                       border: float) -> tuple[np.ndarray, np.ndarray]:
-    """Return :func:`statistics_thumbnail` of the selected pixels, and where it holds.
+def selected_means(image: np.ndarray, mask: np.ndarray, size: int,
+                   border: float) -> tuple[np.ndarray, np.ndarray]:
+    """Return :func:`statistics_thumbnail` of the selected pixels, and each block's share.
 
-    Each block is the mean of its selected pixels (weighted by `mask`);
-    blocks selected less than half as fully as the most selected one are
-    not kept (``valid`` False) and take the value of the nearest kept
-    block, so filters see no hole.
+    Each block is the mean of its selected pixels, weighted by `mask`
+    (anything where nothing is selected); the share is the block's mean of
+    `mask`.
     """
     m = np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0)[..., None]
     total = statistics_thumbnail(np.asarray(image, dtype=np.float32) * m, size, border)
     share = statistics_thumbnail(m, size, border)[..., 0]
+    return np.clip(total / np.maximum(share, 1e-6)[..., None], 0.0, 1.0), share
+
+
+def selected_thumbnail(image: np.ndarray, mask: np.ndarray, size: int,
+                       border: float) -> tuple[np.ndarray, np.ndarray]:
+    """Return :func:`selected_means`, and where they hold.
+
+    Blocks selected less than half as fully as the most selected one are
+    not kept (``valid`` False) and take the value of the nearest kept
+    block, so filters see no hole.
+    """
+    thumb, share = selected_means(image, mask, size, border)
     valid = (share >= 0.5 * float(share.max())) & (share > 0)
-    thumb = total / np.maximum(share, 1e-6)[..., None]
     if valid.any() and not valid.all():
         near = ndimage.distance_transform_edt(~valid, return_distances=False,
                                               return_indices=True)
         thumb = thumb[near[0], near[1]]
-    return np.clip(thumb, 0.0, 1.0), valid
+    return thumb, valid
 
 
 def estimate_fade(image: np.ndarray, cal: Calibration = DEFAULT,

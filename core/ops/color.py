@@ -25,7 +25,14 @@ import numpy as np
 from ..convert import linear_to_srgb, luminance, srgb_to_linear
 from ..errors import ImageError, ParameterError
 from ..registry import Param, operation
-from ._color_fade import DEFAULT, Calibration, FadeModel, estimate_fade, statistics_thumbnail
+from ._color_fade import (
+    DEFAULT,
+    Calibration,
+    FadeModel,
+    estimate_fade,
+    selected_means,
+    statistics_thumbnail,
+)
 from ._color_tone import CURVE_SAMPLES, apply_curves, clahe_luma, weighted_percentile
 
 __all__ = [
@@ -304,11 +311,8 @@ def _auto_light(image: np.ndarray, mask: np.ndarray | None, method: str) -> np.n
     if mask is None:
         encoded = statistics_thumbnail(image, 128, 0.0)
     else:
-        m = np.asarray(mask, dtype=np.float32)[..., None]
-        weights = statistics_thumbnail(m, 128, 0.0)[..., 0]
-        encoded = (statistics_thumbnail(np.asarray(image, dtype=np.float32) * m, 128, 0.0)
-                   / np.maximum(weights, 1e-6)[..., None])
-    thumb = srgb_to_linear(np.clip(encoded, 0.0, 1.0)).astype(np.float64)
+        encoded, weights = selected_means(image, mask, 128, 0.0)
+    thumb = srgb_to_linear(encoded).astype(np.float64)
     flat = thumb.reshape(-1, 3)
     w = np.ones(flat.shape[0]) if weights is None else weights.ravel()
     usable = (flat.max(axis=1) < _CLIPPED) & (flat.max(axis=1) > 1e-4) & (w > 0)
