@@ -53,19 +53,20 @@ def as_mask(mask: Any, shape: tuple[int, int], *, what: str = "mask") -> np.ndar
     return np.clip(values, 0.0, 1.0, out=values)  # `values` is a fresh copy
 
 
-def context_box(mask: np.ndarray, halo: int | None) -> tuple[slice, slice]:
+def context_box(mask: np.ndarray, halo: int | None, grid: int = 1) -> tuple[slice, slice]:
     """Return the bounding box of ``mask > 0`` grown by `halo`, clipped.
 
     With ``halo=None`` (the operation needs the whole image) the whole image
-    is returned.
+    is returned. The box starts on a multiple of `grid` (an operation's
+    sampling grid, :attr:`~photomend.registry.OperationSpec.grid`).
     """
     h, w = mask.shape
     if halo is None:
         return slice(0, h), slice(0, w)
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
-    y0, y1 = max(0, rows[0] - halo), min(h, rows[-1] + 1 + halo)
-    x0, x1 = max(0, cols[0] - halo), min(w, cols[-1] + 1 + halo)
+    y0, y1 = max(0, rows[0] - halo) // grid * grid, min(h, rows[-1] + 1 + halo)
+    x0, x1 = max(0, cols[0] - halo) // grid * grid, min(w, cols[-1] + 1 + halo)
     return slice(int(y0), int(y1)), slice(int(x0), int(x1))
 
 
@@ -173,7 +174,7 @@ def run(
     prog = as_progress(progress)
     prog.update(0.0)
     rows, cols = (slice(0, height), slice(0, width)) if m is None else context_box(
-        m, spec.halo(values))
+        m, spec.halo(values), spec.grid)
     # Planes (a damage mask, an infrared plane) come for the whole image.
     work_values = spec.crop_planes(values, (height, width), rows, cols)
     work = img.color[rows, cols]
@@ -263,7 +264,7 @@ def _execute(spec: registry.OperationSpec, work: np.ndarray, mask: np.ndarray | 
     if use_tiles:
         assert halo is not None
         result = tiles.run_tiled(
-            spec.func, work, mask, values, halo=halo,
+            spec.func, work, mask, values, halo=halo, grid=spec.grid,
             tile=tile if tile else tiles.DEFAULT_TILE, progress=prog,
             pass_mask=spec.takes_mask, pass_progress=spec.takes_progress,
             pass_keep=spec.takes_keep, planes=spec.plane_names,

@@ -281,6 +281,12 @@ class OperationSpec:
     local : bool
         Each output pixel depends only on inputs within :meth:`halo` pixels,
         so the image may be processed in overlapping tiles.
+    grid : int
+        Period in pixels of the operation's own sampling grid (blocks laid
+        from the top-left corner every few pixels, as in block-matching
+        denoisers). Tiles, selections' context boxes and hosts' read boxes
+        start on multiples of it, so a part is processed on the same grid
+        as the whole image. 1: any start.
     """
 
     id: str
@@ -295,6 +301,7 @@ class OperationSpec:
     mask_role: MaskRole = "selection"
     local: bool = False
     halo_rule: Halo = None
+    grid: int = 1
     prepare: Callable[..., dict[str, Any]] | None = None
     prepare_share: Callable[[Mapping[str, Any]], float] | None = None
     #: Whether `prepare` takes the selection (``mask=``) to estimate from.
@@ -494,6 +501,7 @@ def operation(
     mask_role: MaskRole = "selection",
     local: bool = False,
     halo: Halo = None,
+    grid: int = 1,
     prepare: Callable[..., dict[str, Any]] | None = None,
     prepare_share: Callable[[Mapping[str, Any]], float] | None = None,
     **extra: Any,
@@ -518,6 +526,9 @@ def operation(
         Whether overlapping tiles give the same result as one pass.
     halo : int or callable, optional
         Context margin in px (or ``f(params) -> px``); None = whole image.
+    grid : int
+        Period of the operation's sampling grid in px (see
+        :class:`OperationSpec`); 1 for none.
     prepare : callable, optional
         ``prepare(image, params) -> params`` run once on the whole image
         before tiling, to fix image-wide estimates (e.g. the noise level).
@@ -552,10 +563,13 @@ def operation(
         if local and halo is None:
             msg = f"{id}: a local operation must declare its halo"
             raise TypeError(msg)
+        if isinstance(grid, bool) or not isinstance(grid, int) or grid < 1:
+            msg = f"{id}: grid must be a whole number of pixels ≥ 1, got {grid!r}"
+            raise TypeError(msg)
         _REGISTRY[id] = OperationSpec(
             id=id, func=func, label=label, menu=menu, summary=summary,
             description=description, params=params, space=space, output=output,
-            mask_role=mask_role, local=local, halo_rule=halo, prepare=prepare,
+            mask_role=mask_role, local=local, halo_rule=halo, grid=grid, prepare=prepare,
             prepare_share=prepare_share,
             prepare_takes_mask=prepare is not None
             and "mask" in inspect.signature(prepare).parameters,

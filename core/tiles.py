@@ -34,20 +34,22 @@ def workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-def iter_windows(height: int, width: int, tile: int, halo: int) -> Iterator[tuple[Window, Window]]:
+def iter_windows(height: int, width: int, tile: int, halo: int,
+                 grid: int = 1) -> Iterator[tuple[Window, Window]]:
     """Yield ``(read, keep)`` windows covering an image in tiles.
 
     ``read`` is the tile plus its halo clipped to the image (image
-    coordinates); ``keep`` is where the tile's own pixels sit inside the
-    read window. Both are ``(rows, cols, rows, cols)`` slices: the first two
-    the tile in image coordinates, the last two within the read window.
+    coordinates), widened to start on a multiple of `grid`; ``keep`` is
+    where the tile's own pixels sit inside the read window. Both are
+    ``(rows, cols, rows, cols)`` slices: the first two the tile in image
+    coordinates, the last two within the read window.
     """
     for y0 in range(0, height, tile):
         y1 = min(y0 + tile, height)
-        ry0, ry1 = max(0, y0 - halo), min(height, y1 + halo)
+        ry0, ry1 = max(0, y0 - halo) // grid * grid, min(height, y1 + halo)
         for x0 in range(0, width, tile):
             x1 = min(x0 + tile, width)
-            rx0, rx1 = max(0, x0 - halo), min(width, x1 + halo)
+            rx0, rx1 = max(0, x0 - halo) // grid * grid, min(width, x1 + halo)
             read = (slice(ry0, ry1), slice(rx0, rx1), slice(0, 0), slice(0, 0))
             keep = (slice(y0, y1), slice(x0, x1),
                     slice(y0 - ry0, y1 - ry0), slice(x0 - rx0, x1 - rx0))
@@ -61,6 +63,7 @@ def run_tiled(
     params: dict[str, Any],
     *,
     halo: int,
+    grid: int = 1,
     tile: int = DEFAULT_TILE,
     progress: Progress,
     pass_mask: bool,
@@ -85,6 +88,9 @@ def run_tiled(
         Bound parameters.
     halo : int
         Context margin each tile reads around itself.
+    grid : int
+        Read windows start on multiples of it (the operation's sampling
+        grid, so every tile samples where the whole image would).
     tile : int
         Core tile edge in pixels.
     progress : Progress
@@ -113,7 +119,7 @@ def run_tiled(
     height, width = image.shape[:2]
     shape = (height, width) if out_channels is None else (height, width, out_channels)
     out = np.empty(shape, dtype=np.float32)
-    windows = list(iter_windows(height, width, tile, halo))
+    windows = list(iter_windows(height, width, tile, halo, grid))
     quiet = progress.silent()
     abort = threading.Event()  # another tile failed: skip the rest
 

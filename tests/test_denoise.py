@@ -261,6 +261,25 @@ def test_tiles_are_seamless(channels, sigma):
                - quality.psnr(clean, np.clip(whole, 0, 1))) < 0.1
 
 
+@pytest.mark.parametrize(("channels", "method", "tile"),
+                         [(3, "quality", 100), (1, "quality", 96), (3, "fast", 130)])
+def test_tiles_and_selections_equal_one_pass(channels, method, tile):
+    """Parts are matched on the whole image's block grid and quantisation levels.
+
+    (The level is given: a selection's is otherwise measured in its box.)
+    """
+    clean = synth.synthetic_scene((190, 330, channels), seed=21)
+    noisy = _noisy(clean, 15.0, seed=22)
+    whole = photomend.run("denoise", noisy, method=method, sigma=15.0, tile=0)
+    tiled = photomend.run("denoise", noisy, method=method, sigma=15.0, tile=tile)
+    np.testing.assert_allclose(tiled, whole, rtol=0, atol=2e-5)
+    mask = np.zeros(noisy.shape[:2], bool)
+    mask[77:131, 149:203] = True
+    part = photomend.run("denoise", noisy, mask=mask, method=method, sigma=15.0)
+    np.testing.assert_allclose(part[mask], whole[mask], rtol=0, atol=2e-5)
+    np.testing.assert_array_equal(part[~mask], noisy[~mask])
+
+
 def test_tiles_share_the_automatic_level():
     noisy = _noisy(np.full((130, 140, 1), 0.5, np.float32), 15.0, seed=2)
     noisy[:, 70:] = _noisy(np.full((130, 70, 1), 0.5, np.float32), 5.0, seed=3)[:, :]

@@ -81,4 +81,23 @@ def test_grow_box():
     assert grow_box(Box(5, 5, 10, 10), 3, 100, 100) == Box(2, 2, 16, 16)
     assert grow_box(Box(0, 0, 10, 10), 3, 12, 11) == Box(0, 0, 12, 11)
     assert grow_box(Box(5, 5, 1, 1), None, 30, 20) == Box(0, 0, 30, 20)
-    assert tuple(Box(1, 2, 3, 4)) == (1, 2, 3, 4)
+    # an operation's sampling grid: the box starts on a multiple of it, ends as before
+    assert grow_box(Box(50, 33, 10, 10), 3, 100, 100, grid=24) == Box(24, 24, 39, 22)
+
+
+def test_denoise_reads_on_its_block_grid():
+    """A host's read box starts where the whole image's block grid has a block."""
+    from photomend import registry
+    from photomend.hosts.apply import plan_region
+
+    spec = registry.get("denoise")
+    assert spec.grid > 1
+    selection = np.zeros((300, 400), np.float32)
+    selection[201:210, 263:270] = 1.0
+    host = FileHost(Image.from_array(np.zeros((300, 400, 3), np.float32)), selection)
+    box, selected = plan_region(host, spec, spec.bind({"sigma": 5.0}))
+    halo = spec.halo({"sigma": 5.0})
+    assert selected and 0 < box.x <= 263 - halo and 0 < box.y <= 201 - halo
+    assert box.x % spec.grid == 0 and box.y % spec.grid == 0
+
+

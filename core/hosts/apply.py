@@ -38,7 +38,7 @@ def plan_region(host: Host, spec: registry.OperationSpec,
     if bounds.width <= 0 or bounds.height <= 0:
         msg = f"{spec.plain_label}: the selection is empty on this layer; nothing to do"
         raise MaskError(msg)
-    return grow_box(bounds, spec.halo(params), width, height), True
+    return grow_box(bounds, spec.halo(params), width, height, spec.grid), True
 
 
 def apply_operation(

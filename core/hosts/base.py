@@ -27,14 +27,17 @@ class Box(NamedTuple):
         return slice(self.y, self.y + self.height), slice(self.x, self.x + self.width)
 
 
-def grow_box(box: Box, margin: int | None, width: int, height: int) -> Box:
+def grow_box(box: Box, margin: int | None, width: int, height: int, grid: int = 1) -> Box:
     """Grow `box` by `margin` px on every side, clipped to ``width × height``.
 
     ``margin=None`` means the whole target (operations that need it all).
+    The grown box starts on a multiple of `grid` (an operation's sampling
+    grid, :attr:`~photomend.registry.OperationSpec.grid`).
     """
     if margin is None:
         return Box(0, 0, width, height)
-    x0, y0 = max(0, box.x - margin), max(0, box.y - margin)
+    x0 = max(0, box.x - margin) // grid * grid
+    y0 = max(0, box.y - margin) // grid * grid
     x1 = min(width, box.x + box.width + margin)
     y1 = min(height, box.y + box.height + margin)
     return Box(x0, y0, x1 - x0, y1 - y0)

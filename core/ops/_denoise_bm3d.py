@@ -255,10 +255,7 @@ class _Search:
     """The guide's blocks as vectors, for the block matching of one sweep.
 
     Holds the guide quantised to 511 levels over its range (the quantum
-    ``unit``; the range leaves out the rarest 0.05 % at either end, so that
-    a few extreme values, such as highlights of a scene-linear image far
-    above 1, do not coarsen the levels of everything else: they are
-    clipped) and padded by ``radius`` (zeros), and every block's sum of
+    ``unit``) and padded by ``radius`` (zeros), and every block's sum of
     squares, padded likewise. :meth:`patches` returns the blocks of a run
     of rows as ``(rows, columns, block²)`` vectors; consecutive bands of a
     sweep share about ``2·radius`` rows, which are copied from the previous
@@ -269,9 +266,18 @@ class _Search:
     are the same whatever BLAS computes the products, in whatever order
     (otherwise near-ties fall differently on another machine's BLAS). The
     quantum, range / 510, is far below the grouping threshold ``tau``.
+
+    The range is the guide's nominal range `span` (the values black and
+    white map to) widened by 5 % on each side: the same for every part of
+    an image, so that a tile or a selection's box matches exactly as the
+    whole image does. Values outside are clipped, unless the rarest 0.05 %
+    at either end lies more than half the span beyond it (a scene-linear
+    image with highlights far above white): the range then follows those
+    percentiles of this guide. Without `span` it is those percentiles.
     """
 
-    def __init__(self, guide: np.ndarray, stage: Stage, nx: int) -> None:
+    def __init__(self, guide: np.ndarray, stage: Stage, nx: int,
+                 span: tuple[float, float] | None = None) -> None:
         b, s, r = stage.block, stage.step, stage.radius
         k = _MATCH_TILE
         self.stage = stage
@@ -279,8 +285,7 @@ class _Search:
         self.run = (k - 1) * s + 1 + 2 * r
         self.cols = (-(-nx // k) - 1) * k * s + self.run
         w = guide.shape[1]
-        lo, hi = (float(v) for v in np.percentile(guide, [0.05, 99.95]))
-        lo, hi = lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)  # ordinary extremes stay in
+        lo, hi = _quantisation_range(guide, span)
         #: Guide value of one quantisation level: distances are in units of its square.
         self.unit = (hi - lo) / 510.0 if hi > lo else 1.0
         levels = np.rint((np.clip(guide, lo, hi).astype(np.float64) - 0.5 * (lo + hi))
@@ -317,6 +322,20 @@ class _Search:
         self._names.reverse()  # the array just filled is the next call's previous one
         self._rows = (y0, y0 + rows)
         return out
+
+
+def _quantisation_range(guide: np.ndarray, span: tuple[float, float] | None
+                        ) -> tuple[float, float]:
+    """Return the guide values quantised to the lowest and highest level (see :class:`_Search`)."""
+    p_lo, p_hi = (float(v) for v in np.percentile(guide, [0.05, 99.95]))
+    if span is None:
+        lo, hi = p_lo, p_hi
+    else:
+        lo, hi = span
+        width = hi - lo
+        lo = p_lo if p_lo < lo - 0.5 * width else lo
+        hi = p_hi if p_hi > hi + 0.5 * width else hi
+    return lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)  # ordinary extremes stay in
 
 
 def _distances(search: _Search, ys: np.ndarray, xs: np.ndarray, stage: Stage,
@@ -522,7 +541,8 @@ def collaborative_stage(noisy: np.ndarray, sigma: float | np.ndarray, stage: Sta
                         basic: np.ndarray | None = None, workers: int = 1,
                         progress: Report | None = None, record: Matches | None = None,
                         replay: Matches | None = None,
-                        buffers: list[_Scratch] | None = None) -> np.ndarray:
+                        buffers: list[_Scratch] | None = None,
+                        span: tuple[float, float] | None = None) -> np.ndarray:
     """Run one collaborative-filtering pass.
 
     Parameters
@@ -552,6 +572,10 @@ def collaborative_stage(noisy: np.ndarray, sigma: float | np.ndarray, stage: Sta
     buffers : list of _Scratch, optional
         Work arrays, one set per thread (at least `workers`), kept by the
         caller for its next pass; default fresh ones.
+    span : tuple of float, optional
+        Nominal range of the guide (black and white), which fixes its
+        quantisation for the matching (see :class:`_Search`); default the
+        guide's own range.
 
     Returns
     -------
@@ -598,7 +622,7 @@ def collaborative_stage(noisy: np.ndarray, sigma: float | np.ndarray, stage: Sta
         guide = (basic if basic is not None else noisy)[0]
     ys, xs = np.arange(0, hp, s), np.arange(0, wp, s)
     # what the search needs; replayed matches need none of it
-    search = None if replay is not None else _Search(guide, stage, len(xs))
+    search = None if replay is not None else _Search(guide, stage, len(xs), span)
     per_channel = np.broadcast_to(np.asarray(sigma, np.float64), (noisy.shape[0],))
     # A channel without noise is still filtered, as if with a trace of it.
     per_channel = np.maximum(per_channel, 1e-3 * max(float(per_channel.max()), 1e-6))
@@ -856,7 +880,8 @@ OPPONENT = np.array([[1.0, 1.0, 1.0], [1.0, 0.0, -1.0], [0.5, -1.0, 0.5]]) / np.
 
 def bm3d(image: np.ndarray, sigma: float | np.ndarray, first: Stage,
          second: Stage | None, *,
-         workers: int = 1, progress: Report | None = None) -> np.ndarray:
+         workers: int = 1, progress: Report | None = None,
+         span: tuple[float, float] | None = None) -> np.ndarray:
     """Denoise with BM3D (gray) or CBM3D (colour).
 
     Parameters
@@ -874,6 +899,10 @@ def bm3d(image: np.ndarray, sigma: float | np.ndarray, first: Stage,
         Threads per pass.
     progress : callable, optional
         Receives the completed fraction.
+    span : tuple of float, optional
+        The values black and white have in `image` (the same in every
+        channel); blocks are then matched alike in any part of an image.
+        Default: each call's own range.
 
     Returns
     -------
@@ -899,13 +928,13 @@ def bm3d(image: np.ndarray, sigma: float | np.ndarray, first: Stage,
     with _small_pages():
         est = collaborative_stage(x, sigma, first, guide=guide, workers=workers,
                                   progress=_part(progress, 0.0, share), record=matches,
-                                  buffers=buffers)
+                                  buffers=buffers, span=span)
         if second is not None:
             if not second.match_noisy:
                 guide = est[0] * scale if color else est.mean(axis=0)
             est = collaborative_stage(x, sigma, second, basic=est, guide=guide,
                                       workers=workers, progress=_part(progress, share, 1.0),
-                                      replay=matches, buffers=buffers)
+                                      replay=matches, buffers=buffers, span=span)
     if color:
         est = _mix(OPPONENT.T, est)
     return np.ascontiguousarray(np.moveaxis(est, 0, -1))

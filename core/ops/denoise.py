@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -259,6 +260,14 @@ def _halo(params: Mapping[str, Any]) -> int:
                    if stage is not None) for sigma in (0.0, _PILOT_MATCHING)) + 8
 
 
+def _grid() -> int:
+    """Period of every pass's block grid: the least common multiple of their steps."""
+    steps = [stage.step for method in ("quality", "fast") for sigma in (0.0, _PILOT_MATCHING)
+             for color in (False, True) for stage in _stages(method, sigma, color)
+             if stage is not None]
+    return math.lcm(*steps)
+
+
 def _prepare(image: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
     """Measure the noise once on the whole image so that all tiles agree."""
     sigma, shot, share = _noise_params(image, params.get("sigma"), params.get("shot"),
@@ -283,7 +292,7 @@ def _noise_params(pixels: np.ndarray, sigma: float | None, shot: float | None,
 
 
 @operation("denoise", label="_Denoise", menu="Enhance", local=True, halo=_halo,
-           prepare=_prepare)
+           grid=_grid(), prepare=_prepare)
 def denoise(
     image: np.ndarray,
     *,
@@ -424,8 +433,12 @@ def denoise(
     if s1 <= 0.0:
         return pixels.copy()
     work = pixels
+    # black and white in the values filtered: the matching quantises them alike in every tile
+    span = (0.0, 1.0)
     if shot >= _MIN_SHOT:
         work = _stabilise(pixels, s1, shot)
+        ends = _stabilise(np.array([0.0, 1.0], np.float32), s1, shot)
+        span = (float(ends[0]), float(ends[1]))
     first, second = _stages(method, float(sigma), color)
     # Two threads sweep separate halves (numpy releases the GIL in its loops);
     # not inside the engine's tile workers, which are parallel already.
@@ -433,7 +446,7 @@ def denoise(
                 and pixels.shape[0] * pixels.shape[1] >= 256 * 256)
     level = _plane_sigmas(s1, luma_share) if color else s1
     out = _cf.bm3d(work, level, first, second, workers=min(2, _cores()) if parallel else 1,
-                   progress=prog.update)
+                   progress=prog.update, span=span)
     if shot >= _MIN_SHOT:
         out = _unstabilise(out, s1, shot)
     if grain > 0.0:

@@ -739,7 +739,7 @@ def ask_and_apply(
     if weights is None:
         box = Box(0, 0, full.width, full.height)
     else:
-        rows, cols = engine.context_box(weights, spec.halo(params))
+        rows, cols = engine.context_box(weights, spec.halo(params), spec.grid)
         box = Box(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
     changed: Image | np.ndarray
     if isinstance(result, Image):

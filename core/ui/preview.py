@@ -182,7 +182,7 @@ def compute_preview(spec: OperationSpec, image: Image, mask: np.ndarray | None,
     PreviewResult
     """
     margin = context_margin(spec, values)
-    source = grow_box(box, margin, image.width, image.height)
+    source = grow_box(box, margin, image.width, image.height, spec.grid)
     inner = Box(box.x - source.x, box.y - source.y, box.width, box.height)
     sub = crop(image, source)
     sub_mask = None if mask is None else mask[source.slices]
