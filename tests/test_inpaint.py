@@ -337,3 +337,16 @@ def test_fill_damage_leaves_an_image_with_nothing_known_alone():
     everything = np.ones((12, 12), bool)
     np.testing.assert_array_equal(fill_damage(img, everything, "auto", Progress()), img)
     np.testing.assert_array_equal(fill_damage(img, ~everything, "auto", Progress()), img)
+
+
+@pytest.mark.parametrize("shape", [(6, 40), (7, 7), (5, 9), (9, 5), (3, 300)])
+def test_auto_fills_images_smaller_than_the_self_test_shifts(shape):
+    """The self-test moves copies of the damage by up to 8 px; smaller images still fill."""
+    rng = np.random.default_rng(0)
+    img = rng.random((*shape, 3)).astype(np.float32)
+    mask = np.zeros(shape, bool)
+    mask[shape[0] // 2, 1:-1] = True
+    out = photomend.run("inpaint", img, mask=mask)
+    assert np.isfinite(out).all()
+    np.testing.assert_array_equal(out[~mask], img[~mask])
+    assert not np.array_equal(out[mask], img[mask])

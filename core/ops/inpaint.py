@@ -165,6 +165,8 @@ def _shifted(mask: np.ndarray, dy: int, dx: int) -> np.ndarray:
     """Return `mask` moved by (dy, dx), without wrapping around."""
     h, w = mask.shape
     out = np.zeros_like(mask)
+    if abs(dy) >= h or abs(dx) >= w:  # moved off the image entirely
+        return out
     ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
     xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
     out[yd, xd] = mask[ys, xs]
