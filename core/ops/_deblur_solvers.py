@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import fft as sfft
+from scipy import ndimage
 
 __all__ = [
     "Frame",
@@ -144,6 +145,11 @@ def estimate_noise(image: np.ndarray, bins: int = 8) -> float:
 # The periodic frame
 
 
+#: Least width (px) over which the ring passes from one border's mean to the
+#: opposite one's, beyond both fades.
+_BLEND_GAP = 24
+
+
 @dataclass
 class Frame:
     """An FFT frame around an ``h × w`` image for a given PSF.
@@ -162,6 +168,9 @@ class Frame:
         ``|otf|²`` (float32).
     grad2 : ndarray
         ``|Dx|² + |Dy|²`` of the forward-difference filters (float32).
+    margin : int
+        The margin asked for (the frame may leave more): how far the
+        image's extension into the ring reaches.
     """
 
     shape: tuple[int, int]
@@ -172,21 +181,24 @@ class Frame:
     otf: np.ndarray
     otf2: np.ndarray
     grad2: np.ndarray
+    margin: int
 
     @classmethod
     def around(cls, h: int, w: int, psf: np.ndarray, margin: int | None = None) -> Frame:
         """Build the frame: the image plus at least one PSF size of margin."""
         kh, kw = psf.shape
         m = max(kh, kw) if margin is None else margin
-        hp = sfft.next_fast_len(h + 2 * m, real=True)
-        wp = sfft.next_fast_len(w + 2 * m, real=True)
+        # room to pass from one border's mean to the other's beyond both fades
+        gap = 2 * m + max(_BLEND_GAP, m)
+        hp = sfft.next_fast_len(h + gap, real=True)
+        wp = sfft.next_fast_len(w + gap, real=True)
         shape = (hp, wp)
         otf = psf_to_otf(psf, shape)
         otf2 = (otf.real ** 2 + otf.imag ** 2).astype(np.float32)
         fy = np.fft.fftfreq(hp).astype(np.float32)[:, None]
         fx = np.fft.rfftfreq(wp).astype(np.float32)[None, :]
         grad2 = (4.0 * np.sin(np.pi * fy) ** 2 + 4.0 * np.sin(np.pi * fx) ** 2).astype(np.float32)
-        return cls(shape, (hp - h) // 2, (wp - w) // 2, h, w, otf, otf2, grad2)
+        return cls(shape, (hp - h) // 2, (wp - w) // 2, h, w, otf, otf2, grad2, m)
 
     @property
     def inside(self) -> tuple[slice, slice]:
@@ -196,21 +208,23 @@ class Frame:
     def extend(self, plane: np.ndarray) -> np.ndarray:
         """Embed `plane` in the frame with a smooth periodic extension.
 
-        The image is mirrored outwards and faded (raised cosine) to its mean
-        half-way across the gap, so opposite sides of the frame meet
-        smoothly; the blurred border is never wrapped against the opposite
-        border. This only initialises the unknown ring, which the solvers
-        then re-estimate.
+        Within :attr:`margin` px of the image the ring is the image
+        mirrored outwards, faded (raised cosine) to the local mean of the
+        border it faces; further out it passes smoothly from one border's
+        local mean to the opposite border's, so opposite sides of the frame
+        meet smoothly and the blurred border is never wrapped against the
+        opposite border. What lies within the margin depends only on the
+        pixels near each border, not on the whole image or the frame's
+        size: a tile that ends at the image's edge treats it as the whole
+        image does. This only initialises the unknown ring, which the
+        solvers then re-estimate.
         """
         hp, wp = self.shape
-        h, w = self.h, self.w
-        pads = ((self.top, hp - h - self.top), (self.left, wp - w - self.left))
-        out = np.pad(plane, pads, mode="symmetric").astype(np.float32)
-        mean = np.float32(plane.mean())
-        wy = _fade(hp, self.top, h)
-        wx = _fade(wp, self.left, w)
-        weight = wy[:, None] * wx[None, :]
-        out = (mean + weight * (out - mean)).astype(np.float32)
+        rows = _extend_axis(plane.astype(np.float32), self.top, hp - self.h - self.top,
+                            self.margin)
+        out = _extend_axis(rows.T, self.left, wp - self.w - self.left, self.margin,
+                           periodic=True).T
+        out = np.ascontiguousarray(out, dtype=np.float32)
         out[self.inside] = plane
         return out
 
@@ -235,17 +249,49 @@ class Frame:
             np.float32, copy=False)
 
 
-def _fade(n: int, start: int, length: int) -> np.ndarray:
-    """Weights along one axis: 1 on the image, raised-cosine to 0 mid-gap."""
-    wgt = np.ones(n, np.float32)
-    before, after = start, n - start - length
-    if before:
-        t = np.arange(1, before + 1, dtype=np.float32) / (before + 1)
-        wgt[:before] = 0.5 - 0.5 * np.cos(np.pi * t)
-    if after:
-        t = np.arange(after, 0, -1, dtype=np.float32) / (after + 1)
-        wgt[start + length:] = 0.5 - 0.5 * np.cos(np.pi * t)
-    return wgt
+def _extend_axis(a: np.ndarray, before: int, after: int, ramp: int,
+                 periodic: bool = False) -> np.ndarray:
+    """Extend `a` by `before` and `after` rows (axis 0) as :meth:`Frame.extend` does.
+
+    The gap of ``before + after`` rows wraps around from the last row to
+    the first. Each row of it is the mirrored image faded over `ramp` rows
+    to the local mean of the nearer border (its last or first `ramp` rows,
+    averaged and smoothed along the border over `ramp` px); beyond the
+    ramp the target passes linearly from one border's mean to the other's.
+    `periodic`: axis 1 wraps around (it was extended already), so the
+    means are smoothed around it.
+    """
+    n = a.shape[0]
+    gap = before + after
+    if gap == 0:
+        return a.copy()
+    ramp = max(1, ramp)
+    depth = min(ramp, n)
+    mode = "wrap" if periodic else "nearest"
+    edge = {
+        "last": ndimage.uniform_filter1d(a[n - depth:].mean(axis=0), ramp, axis=0, mode=mode),
+        "first": ndimage.uniform_filter1d(a[:depth].mean(axis=0), ramp, axis=0, mode=mode),
+    }
+    k = np.arange(gap)
+    d_last, d_first = k + 1, gap - k  # distance (rows) to the last and the first row
+    middle = max(1, gap - 2 * ramp + 1)
+    t = np.clip((d_last - ramp) / middle, 0.0, 1.0)
+    share = t.astype(np.float32)  # of the first row's mean
+    near = np.minimum(d_last, d_first)
+    fade = np.clip(1.0 - near / (ramp + 1.0), 0.0, 1.0)
+    weight = (0.5 - 0.5 * np.cos(np.pi * fade)).astype(np.float32)
+    # mirror images of the nearer border (symmetric, repeating if the gap is long)
+    mirrored = np.pad(a, ((gap, gap), *((0, 0),) * (a.ndim - 1)), mode="symmetric")
+    src = np.where(d_last <= d_first, gap + n - 1 + d_last, gap - d_first)
+    shape = (gap, *(1,) * (a.ndim - 1))
+    target = ((1.0 - share).reshape(shape) * edge["last"][None]
+              + share.reshape(shape) * edge["first"][None])
+    ring = target + weight.reshape(shape) * (mirrored[src] - target)
+    out = np.empty((n + gap, *a.shape[1:]), dtype=np.float32)
+    out[before:before + n] = a
+    out[before + n:] = ring[:after]
+    out[:before] = ring[after:]
+    return out
 
 
 def psf_to_otf(psf: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

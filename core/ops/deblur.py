@@ -50,9 +50,12 @@ Blur = Literal["auto", "parametric", "gaussian", "defocus", "motion", "combined"
 BlurSpace = Literal["linear", "perceptual"]
 Kind = Literal["auto", "parametric", "gaussian", "defocus", "motion", "shake"]
 
-#: The context margin is this many PSF sizes (ringing from a cut edge decays
-#: within about two kernel widths with the default regularisation).
-_HALO_PSF_SIZES = 3
+#: The context margin is this many PSF sizes. Ringing from a cut edge
+#: decays slowly under weak regularisation: tiles of a dead-leaves scene
+#: (disk r 3, 1 % noise) differed from one pass by up to 0.020 (sparse) and
+#: 0.062 (Wiener) with 3 sizes, 0.005 and 0.028 with 5, at about 20 % more
+#: time on 1024 px tiles with a 31 px PSF.
+_HALO_PSF_SIZES = 5
 #: Smallest noise sigma assumed (about a quarter of an 8-bit step): keeps the
 #: problem regularised on clean synthetic input.
 _MIN_NOISE = 1e-3
