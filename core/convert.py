@@ -49,13 +49,26 @@ def _dtype_name(dtype: np.dtype) -> str:
     return str(np.dtype(dtype))
 
 
+#: Largest pixel magnitude accepted in float images (1.0 is white). Far
+#: beyond any photograph's highlights, it keeps squares and sums of many
+#: pixels well inside float32.
+MAX_VALUE = 1e6
+
+
 def check_finite(array: np.ndarray, what: str = "image") -> None:
-    """Raise :class:`ImageError` if a float array holds NaN or infinity."""
+    """Raise :class:`ImageError` for NaN, infinity or magnitudes past :data:`MAX_VALUE`."""
+    if array.dtype.kind != "f" or array.size == 0:
+        return
     # A float64 sum is finite exactly when every value is (float32/16
     # values cannot overflow it), and needs no full-size boolean temporary.
-    if array.dtype.kind == "f" and not np.isfinite(np.sum(array, dtype=np.float64)):
+    if not np.isfinite(np.sum(array, dtype=np.float64)):
         bad = int(np.count_nonzero(~np.isfinite(array)))
         msg = f"the {what} contains {bad} NaN or infinite value(s); photomend needs finite pixels"
+        raise ImageError(msg)
+    low, high = float(array.min()), float(array.max())
+    if max(-low, high) > MAX_VALUE:
+        msg = (f"the {what} holds values from {low:.3g} to {high:.3g}; photomend works with "
+               f"pixels within ±{MAX_VALUE:.0e} (1.0 is white): scale the image first")
         raise ImageError(msg)
 
 

@@ -14,7 +14,7 @@ from typing import Any, overload
 import numpy as np
 
 from . import convert, registry, tiles
-from .errors import ImageError, MaskError
+from .errors import ImageError, MaskError, ParameterError
 from .image import Image
 from .progress import ProgressLike, as_progress
 
@@ -144,6 +144,11 @@ def run(
     """
     spec = registry.get(op_id)
     values = spec.bind(params)
+    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, (int, np.integer))
+                             or tile < 0):
+        msg = (f"tile must be a whole number of pixels ≥ 0 (0: no tiles) or None "
+               f"(automatic), got {tile!r}")
+        raise ParameterError(msg)
     if isinstance(image, Image):
         img = image
     elif isinstance(image, np.ndarray):
@@ -227,7 +232,16 @@ def run(
     if isinstance(image, Image):
         return out
     pixels = out.to_array(image.dtype, copy=False)  # `color` is ours alone
+    if m is not None and image.dtype in _WIDER_THAN_WORK:
+        # float32 holds these types' values only approximately: put the
+        # caller's own values back where nothing was to change.
+        keep = m <= 0.0
+        pixels[keep] = image.reshape(pixels.shape)[keep]
     return pixels[..., 0] if image.ndim == 2 else pixels
+
+
+#: Pixel types the float32 working values cannot hold exactly.
+_WIDER_THAN_WORK = (np.dtype(np.uint32), np.dtype(np.float64))
 
 
 #: Below this share of selected pixels the blend touches only those pixels.

@@ -550,7 +550,7 @@ def from_point_source(crop: np.ndarray, *, size: int | None = None,
         clipped = work >= full
     h, w = work.shape
     if h < 5 or w < 5:
-        msg = f"the crop is {h}×{w} px; a point-source crop needs at least 5×5 px"
+        msg = f"the crop is {w}×{h} px; a point-source crop needs at least 5×5 px"
         raise ImageError(msg)
     if not np.isfinite(work).all():
         msg = "the crop contains NaN or infinite values"

@@ -181,6 +181,9 @@ class ParamSpec:
         except ValueError:
             msg = f"{where}{self.name} must be a number ({self.describe_range()}), got {value!r}"
             raise ParameterError(msg) from None
+        except OverflowError:  # a whole number too large for a float
+            msg = f"{where}{self.name} must be {self.describe_range()}, got a number too large"
+            raise ParameterError(msg) from None
         if not math.isfinite(number):
             msg = f"{where}{self.name} must be a finite number, got {value!r}"
             raise ParameterError(msg)
@@ -221,7 +224,7 @@ def _numbers(value: Any, count: int, spec: ParamSpec, where: str, what: str) -> 
         value = [v for v in re.split(r"[,\s]+", value.strip()) if v]
     try:
         nums = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         nums = ()
     if len(nums) != count or not all(math.isfinite(n) for n in nums):
         msg = f"{where}{spec.name} must be {what}, got {value!r}"

@@ -581,3 +581,12 @@ def test_white_balance_names_a_selection_too_small_to_estimate_from():
     one[5, 5] = 1.0
     with pytest.raises(ImageError, match=r"\(the area has only 1 px\)"):
         photomend.run("white-balance", image, one)
+
+
+def test_scene_linear_values_past_white_are_named_as_such():
+    """Not "clipped to black or white": the pixels are all brighter than white."""
+    img = (0.3 + 0.5 * np.random.default_rng(0).random((64, 64, 3))).astype(np.float32) * 4.0
+    with pytest.raises(ImageError, match=r"reach 3\.2, past white .*scale the image into 0–1"):
+        photomend.run("restore-color", img)
+    with pytest.raises(ImageError, match=r"past white \(1\.0\): scale them into 0–1"):
+        photomend.run("white-balance", img)

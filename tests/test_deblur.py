@@ -301,7 +301,7 @@ def test_quality_on_seeded_data_with_margin(big_scene: np.ndarray) -> None:
 def test_psf_larger_than_the_image_is_refused() -> None:
     img = np.full((20, 24, 3), 0.5, np.float32)
     with pytest.raises(ParameterError,
-                       match=r"PSF is 25×25 px but the area to deblur is only 20×24 px"):
+                       match=r"PSF is 25×25 px but the area to deblur is only 24×20 px"):
         photomend.run("deblur", img, psf=np.ones((25, 25)))
     with pytest.raises(ParameterError, match="PSF is"):
         photomend.run("deblur", img, blur="defocus", radius=15.0)

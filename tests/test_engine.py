@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import photomend
-from photomend import Cancelled, Image, ImageError, MaskError, Param
+from photomend import Cancelled, Image, ImageError, MaskError, Param, ParameterError
 from photomend.engine import as_mask, context_box
 
 
@@ -260,3 +260,40 @@ def test_a_halo_as_large_as_the_image_is_not_tiled(scratch_registry):
 
     photomend.run("test-whole", np.zeros((40, 50, 3), np.float32), tile=16)
     assert calls == [(40, 50, 3)]
+
+
+def test_values_far_beyond_any_photograph_are_refused():
+    """Finite but huge values used to come back as NaN (auto-contrast, inpaint)."""
+    img = np.linspace(0, 1e30, 48 * 48 * 3, dtype=np.float32).reshape(48, 48, 3)
+    for op in ("auto-contrast", "sharpen"):
+        with pytest.raises(ImageError, match=r"values from 0 to 1e\+30.*scale the image first"):
+            photomend.run(op, img)
+    hdr = np.full((32, 32, 3), 5e4, np.float32)  # bright, but a photograph's range
+    assert photomend.run("sharpen", hdr).dtype == np.float32
+
+
+@pytest.mark.parametrize("tile", [2.5, "512", -5, True])
+def test_a_wrong_tile_is_refused(tile):
+    with pytest.raises(ParameterError, match="tile must be a whole number of pixels"):
+        photomend.run("sharpen", np.zeros((40, 40, 3), np.uint8), tile=tile)
+
+
+def test_a_number_too_large_for_a_float_is_refused():
+    with pytest.raises(ParameterError, match=r"radius must be .*too large"):
+        photomend.run("sharpen", np.zeros((40, 40, 3), np.uint8), radius=10**400)
+
+
+@pytest.mark.parametrize("dtype", [np.uint32, np.float64])
+@pytest.mark.parametrize("channels", [0, 3, 4])
+def test_wide_types_keep_unselected_pixels_bit_identical(dtype, channels):
+    """float32 cannot hold uint32 or float64 values exactly; unselected ones are the caller's."""
+    rng = np.random.default_rng(0)
+    shape = (60, 70) if channels == 0 else (60, 70, channels)
+    top = np.iinfo(np.uint32).max if dtype == np.uint32 else 1.0
+    img = (rng.random(shape) * top).astype(dtype)
+    mask = np.zeros((60, 70), bool)
+    mask[10:30, 10:40] = True
+    out = photomend.run("sharpen", img, mask=mask)
+    assert out.dtype == img.dtype and out.shape == img.shape
+    np.testing.assert_array_equal(out[~mask], img[~mask])
+    assert not np.array_equal(out[mask], img[mask])

@@ -615,8 +615,14 @@ def estimate_fade(image: np.ndarray, cal: Calibration = DEFAULT,
     peak = _channel_max(flat)
     informative = (peak < CLIP_LEVEL) & (peak > 1.0 - CLIP_LEVEL)
     if not informative.any():
-        msg = ("restore-color: the image is entirely clipped (every pixel is pure "
-               "black or pure white), so there is no colour left to restore")
+        top = float(np.max(image))
+        if top > 1.0 + 1e-3:  # scene-referred values past white
+            msg = (f"restore-color: the pixels reach {top:.3g}, past white "
+                   "(1.0), with none inside the display range; restore-color works on "
+                   "display-referred pixels: tone-map or scale the image into 0–1 first")
+        else:
+            msg = ("restore-color: the image is entirely clipped (every pixel is pure "
+                   "black or pure white), so there is no colour left to restore")
         raise ImageError(msg)
     b_in, b_out, gain = _veil(flat, peak < CLIP_LEVEL, cal)
     if channels != 3:

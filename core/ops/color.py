@@ -320,6 +320,8 @@ def _auto_light(image: np.ndarray, mask: np.ndarray | None, method: str) -> np.n
         area = image.shape[0] * image.shape[1] if mask is None else int((mask > 0).sum())
         why = (f"the area has only {area} px" if area < 4 else
                "the selection is too small a part of the image" if (w > 0).sum() < 4
+               else "its pixels lie past white (1.0): scale them into 0–1 first"
+               if float(np.max(image)) > 1.0 + 1e-3
                else "the image or selection is clipped to black or white")
         msg = f"white-balance: no usable pixels to estimate the light from ({why})"
         raise ImageError(msg)

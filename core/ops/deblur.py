@@ -259,7 +259,7 @@ def _kernel_for(work: np.ndarray, params: Mapping[str, Any], progress: Progress 
     if para is not None:
         return para, None
     if min(work.shape[:2]) < 16:
-        msg = (f"the area is {work.shape[0]}×{work.shape[1]} px, too small to "
+        msg = (f"the area is {work.shape[1]}×{work.shape[0]} px, too small to "
                "estimate the blur; give its size or select a larger area")
         raise ParameterError(msg)
     est = _estimate(work, _estimate_kind(params), _limit_size(params["size"], work.shape),
@@ -485,7 +485,7 @@ def estimate_psf(
         raise ParameterError(msg)
     img = image if isinstance(image, Image) else Image.from_array(np.asarray(image))
     if min(img.height, img.width) < 16:
-        msg = (f"the image is {img.height}×{img.width} px; blur estimation needs at "
+        msg = (f"the image is {img.width}×{img.height} px; blur estimation needs at "
                "least 16×16 px (a few hundred is better)")
         raise ImageError(msg)
     work = convert.to_transfer(img.color, img.transfer, blur_space)
@@ -525,8 +525,8 @@ def _check_psf(kernel: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     k = _centred(kernel)
     h, w = shape[:2]
     if k.shape[0] > h or k.shape[1] > w:
-        msg = (f"the PSF is {k.shape[0]}×{k.shape[1]} px but the area to deblur is only "
-               f"{h}×{w} px; select a larger area or use a smaller blur")
+        msg = (f"the PSF is {k.shape[1]}×{k.shape[0]} px but the area to deblur is only "
+               f"{w}×{h} px; select a larger area or use a smaller blur")
         raise ParameterError(msg)
     return k
 
