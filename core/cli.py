@@ -645,6 +645,8 @@ def _work(job: Job, plan: Plan) -> tuple[int, str | None, bool]:
         return job.index, None, True
     except (PhotomendError, OSError) as err:
         return job.index, describe_error(err, job.source), False
+    except MemoryError:
+        return job.index, "it does not fit in this machine's memory", False
     return job.index, None, False
 
 
@@ -749,6 +751,9 @@ def _run_serial(jobs: Sequence[Job], plan: Plan, status: StatusLine,
         except (PhotomendError, OSError) as err:
             failed[job.index] = describe_error(err, job.source)
             status.print(f"{PROG}: {job.source}: {failed[job.index]}")
+        except MemoryError:
+            failed[job.index] = "it does not fit in this machine's memory"
+            status.print(f"{PROG}: {job.source}: {failed[job.index]}")
         status.finish(job.index)
 
 
@@ -810,6 +815,16 @@ def run_batch(request: RunRequest, stderr: TextIO) -> int:
             msg = (f"{request.save_recipe} is one of the inputs; photomend never writes "
                    "over an original, so give the recipe another name")
             raise PhotomendError(msg)
+        target = request.save_recipe.resolve()
+        clash = next((j for j in jobs for out in (j.output, j.mask_output)
+                      if out is not None and out.resolve() == target), None)
+        if clash is not None:
+            msg = (f"{request.save_recipe} is also where the result of {clash.source} goes; "
+                   "give the recipe another name")
+            raise PhotomendError(msg)
+        if not target.parent.is_dir():
+            msg = f"cannot save the recipe as {request.save_recipe}: its folder does not exist"
+            raise FileFormatError(msg)
         if request.save_recipe.exists() and not request.overwrite:
             msg = f"{request.save_recipe} exists; pass --overwrite to replace it"
             raise FileFormatError(msg)

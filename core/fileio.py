@@ -53,6 +53,7 @@ Conventions
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import secrets
 import struct
@@ -178,7 +179,10 @@ def load(path: str | os.PathLike[str]) -> Image:
     except PILImage.DecompressionBombError as exc:
         msg = f"cannot read {source}: the image is too large to decode safely ({exc})"
         raise FileFormatError(msg) from exc
-    except _LIBRARY_ERRORS as exc:
+    except MemoryError:
+        msg = f"cannot read {source}: the image does not fit in this machine's memory"
+        raise FileFormatError(msg) from None
+    except Exception as exc:  # any decoder failure on a damaged file
         msg = (f"cannot read {source}: the {label} file is damaged or uses a feature "
                f"photomend cannot read ({_reason(exc)})")
         raise FileFormatError(msg) from exc
@@ -221,7 +225,8 @@ def save(image: Image, path: str | os.PathLike[str], *, like: Image | None = Non
     compression : str, optional
         TIFF: ``'none'``, ``'lzw'`` or ``'deflate'`` (default: the source
         TIFF's compression if it is one of those, else ``'deflate'``).
-        WebP: ``'lossy'`` (default) or ``'lossless'``. PNG is always
+        WebP: ``'lossy'`` or ``'lossless'`` (default: lossless for a
+        lossless WebP source, else lossy). PNG is always
         lossless and JPEG uses `quality`; they take no compression.
 
     Returns
@@ -381,6 +386,11 @@ def _target_compression(fmt: str, compression: str | None, image: Image,
         return name
     if fmt == "webp":
         if compression is None:
+            # a lossless WebP stays lossless (as a TIFF keeps its compression)
+            for source in (like, image):
+                if source is not None and source.info.get("format") == "webp" \
+                        and source.info.get("compression") == "lossless":
+                    return "lossless"
             return "lossy"
         if compression not in _WEBP_COMPRESSION:
             msg = f"WebP compression {compression!r} is not supported; use 'lossy' or 'lossless'"
@@ -502,6 +512,30 @@ def _load_tiff(path: Path) -> Image:
         dpi=dpi, info=info)
 
 
+def _memory_bytes() -> int | None:
+    """Return this machine's physical memory in bytes, None if unknown."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_decoded_size(page: tifffile.TiffPage) -> None:
+    """Refuse a page whose decoded pixels would not fit in half the machine's memory.
+
+    A damaged header can claim billions of rows; decoding it would take the
+    machine's memory (or minutes) before failing.
+    """
+    itemsize = np.dtype(page.dtype).itemsize if page.dtype is not None else 8
+    needed = math.prod(int(n) for n in page.shape) * itemsize
+    memory = _memory_bytes()
+    if memory is not None and needed > memory // 2:
+        msg = (f"the TIFF claims {page.imagewidth}×{page.imagelength} px "
+               f"({needed / 2**30:.1f} GiB decoded), more than half of this machine's "
+               f"{memory / 2**30:.1f} GiB of memory; the file may be damaged")
+        raise FileFormatError(msg)
+
+
 def _tiff_samples(page: tifffile.TiffPage) -> tuple[np.ndarray, int]:
     """Decode the page to ``(H, W, S)`` in a supported dtype; return it and colour count."""
     photometric = int(page.photometric)
@@ -518,6 +552,7 @@ def _tiff_samples(page: tifffile.TiffPage) -> tuple[np.ndarray, int]:
         msg = (f"TIFF colour model {name} is not supported; "
                "convert the image to RGB or grayscale first")
         raise FileFormatError(msg)
+    _check_decoded_size(page)
     data = page.asarray()
     axes = page.axes
     if axes == "YX":
@@ -919,10 +954,25 @@ def _load_pillow(path: Path, fmt: str) -> Image:
         dpi = (float(dpi[0]), float(dpi[1]))
     else:
         dpi = None
+    extra = {"compression": _webp_compression(path)} if fmt == "webp" else {}
     return Image.from_array(
         np.ascontiguousarray(pixels), transfer="perceptual",
         icc_profile=info.get("icc_profile") or None, exif=exif or None, dpi=dpi,
-        info={"format": fmt})
+        info={"format": fmt, **extra})
+
+
+def _webp_compression(path: Path) -> str:
+    """Return 'lossless' if the WebP's image data is VP8L, else 'lossy'."""
+    with open(path, "rb") as fh:
+        data = fh.read(1 << 20)  # the image chunk follows the small header chunks
+    pos = 12
+    while pos + 8 <= len(data):
+        kind = data[pos:pos + 4]
+        if kind in (b"VP8L", b"VP8 "):
+            return "lossless" if kind == b"VP8L" else "lossy"
+        size = int.from_bytes(data[pos + 4:pos + 8], "little")
+        pos += 8 + size + (size & 1)
+    return "lossy"
 
 
 def _save_pillow(fh: IO[bytes], image: Image, fmt: str, quality: int, method: str | None,

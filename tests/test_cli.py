@@ -597,6 +597,16 @@ def test_save_recipe_refuses_an_existing_file_and_survives_a_failed_first_input(
     assert saved["steps"][0]["params"]["radius"] == 2.0
 
 
+def test_save_recipe_never_takes_an_output_path(tmp_path, rng):
+    src = _png8(tmp_path / "a.png", rng)
+    out = tmp_path / "out.png"
+    assert main(["run", "sharpen", str(src), "-o", str(out), "--save-recipe", str(out)]) == 2
+    assert not out.exists()
+    assert main(["run", "sharpen", str(src), "-o", str(out),
+                 "--save-recipe", str(tmp_path / "nowhere" / "r.json")]) == 2
+    assert not out.exists()
+
+
 # -- RGBI scans ------------------------------------------------------------------
 def _write_rgbi(path: Path) -> np.ndarray:
     rng = np.random.default_rng(5)

@@ -129,6 +129,47 @@ def test_webp_lossless_round_trip(tmp_path):
     np.testing.assert_array_equal(back.to_array(), pixels)
 
 
+def test_a_lossless_webp_stays_lossless(tmp_path):
+    pixels = random_pixels(np.uint8, 3, seed=12)
+    source = fileio.load(fileio.save(Image.from_array(pixels), tmp_path / "a.webp",
+                                     compression="lossless"))
+    assert source.info["compression"] == "lossless"
+    again = fileio.load(fileio.save(source, tmp_path / "b.webp"))
+    np.testing.assert_array_equal(again.to_array(), pixels)
+    lossy = fileio.load(fileio.save(Image.from_array(pixels), tmp_path / "c.webp"))
+    assert lossy.info["compression"] == "lossy"
+
+
+def _patched_tiff(path, tag, value):
+    """A small TIFF whose `tag` (first value) is overwritten: a damaged header."""
+    tifffile.imwrite(path, np.full((40, 60), 100, np.uint16))
+    with tifffile.TiffFile(path) as tif:
+        entry = tif.pages[0].tags[tag]
+        offset, size = entry.valueoffset, 2 if int(entry.dtype) == 3 else 4
+    data = bytearray(path.read_bytes())
+    data[offset:offset + size] = value.to_bytes(size, "little")
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_tiff_claiming_more_pixels_than_memory_is_refused_before_decoding(tmp_path):
+    path = _patched_tiff(tmp_path / "huge.tif", 257, 3_000_000_000)  # ImageLength
+    with pytest.raises(FileFormatError, match=r"claims 60×3000000000 px .* may be damaged"):
+        fileio.load(path)
+
+
+def test_any_decoder_failure_is_a_file_format_error(tmp_path):
+    path = tmp_path / "mixed.tif"
+    tifffile.imwrite(path, np.full((40, 60, 3), 100, np.uint8), photometric="rgb")
+    with tifffile.TiffFile(path) as tif:
+        offset = tif.pages[0].tags[258].valueoffset  # BitsPerSample (8, 8, 8)
+    data = bytearray(path.read_bytes())
+    data[offset:offset + 2] = (16).to_bytes(2, "little")  # (16, 8, 8): a TypeError inside
+    path.write_bytes(bytes(data))
+    with pytest.raises(FileFormatError, match="damaged or uses a feature"):
+        fileio.load(path)
+
+
 def test_jpeg_round_trip_is_close(tmp_path):
     y, x = np.mgrid[0:64, 0:64].astype(np.float32) / 63
     color = np.stack([x, y, (x + y) / 2], axis=-1)
