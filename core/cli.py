@@ -582,7 +582,7 @@ def write_report(reports: Sequence[dict[str, Any]], source: Path, folder: Path,
     Masks the size of the image (e.g. the dust found) are written as 16-bit
     gray PNGs next to ``<name>-report.json``, which names them.
     """
-    from .fileio import save
+    from .fileio import save, write_text
 
     folder.mkdir(parents=True, exist_ok=True)
     steps = []
@@ -602,10 +602,7 @@ def write_report(reports: Sequence[dict[str, Any]], source: Path, folder: Path,
     if target.exists() and not overwrite:
         msg = f"{target} exists; pass --overwrite to replace it"
         raise FileFormatError(msg)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps({"source": str(source), "steps": steps}, indent=1))
-    os.replace(tmp, target)
-    return target
+    return write_text(target, json.dumps({"source": str(source), "steps": steps}, indent=1))
 
 
 def describe_error(err: BaseException, source: Path) -> str:

@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -72,6 +71,7 @@ import numpy as np
 from . import __version__, registry
 from .engine import as_mask
 from .errors import FileFormatError, MaskError, PhotomendError, UnknownOperationError
+from .fileio import write_text
 from .hosts import FileHost, apply_operation
 from .image import Image
 from .progress import ProgressLike, as_progress
@@ -372,7 +372,22 @@ def load_recipe(path: PathLike, *, validate: bool = True) -> Recipe:
         When the file cannot be read.
     """
     source = Path(path).name
-    text = Path(path).read_text(encoding="utf-8")
+    if Path(path).is_dir():
+        msg = f"{source}: is a folder, not a recipe file"
+        raise RecipeError(msg)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        msg = f"{source}: no such recipe file"
+        raise RecipeError(msg) from None
+    try:
+        # a byte-order mark (Notepad, PowerShell) is fine; other encodings are not
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        kind = ("UTF-16 text" if raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+                else "not a text file")
+        msg = f"{source}: not a recipe: it is {kind}; recipes are JSON saved as UTF-8"
+        raise RecipeError(msg) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
@@ -414,14 +429,7 @@ def save_recipe(recipe: Recipe, path: PathLike, *, overwrite: bool = False) -> P
     if target.exists() and not overwrite:
         msg = f"{target} already exists; use --overwrite (overwrite=True) to replace it"
         raise FileFormatError(msg)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return target
+    return write_text(target, text)
 
 
 def json_value(value: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -605,6 +606,48 @@ def test_save_recipe_never_takes_an_output_path(tmp_path, rng):
     assert main(["run", "sharpen", str(src), "-o", str(out),
                  "--save-recipe", str(tmp_path / "nowhere" / "r.json")]) == 2
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("utf-16", "it is UTF-16 text; recipes are JSON saved as UTF-8"),
+    ("binary", "it is not a text file"),
+    ("missing", "no such recipe file"),
+    ("folder", "is a folder, not a recipe file"),
+])
+def test_unreadable_recipes_are_usage_errors(tmp_path, rng, capsys, content, message):
+    src = _png8(tmp_path / "a.png", rng)
+    recipe = tmp_path / "r.json"
+    text = '{"photomend_recipe": 1, "steps": [{"op": "sharpen", "params": {}}]}'
+    if content == "utf-16":
+        recipe.write_bytes(text.encode("utf-16"))
+    elif content == "binary":
+        recipe.write_bytes(src.read_bytes())
+    elif content == "folder":
+        recipe.mkdir()
+    assert main(["run", "--recipe", str(recipe), str(src), "-o", str(tmp_path / "o.png")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_recipes_and_reports_follow_the_umask(tmp_path, rng):
+    src = _png8(tmp_path / "a.png", rng)
+    old = os.umask(0o022)
+    try:
+        assert main(["run", "sharpen", str(src), "-o", str(tmp_path / "o.png"),
+                     "--save-recipe", str(tmp_path / "r.json"),
+                     "--report", str(tmp_path / "rep")]) == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "rep" / "a-report.json").stat().st_mode & 0o777 == 0o644
+    assert not list(tmp_path.glob("**/*.tmp"))
+
+
+def test_a_folder_given_as_input_is_named_as_one(tmp_path, rng, capsys):
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    assert main(["run", "sharpen", str(folder), "-o", str(tmp_path / "out")]) != 0
+    assert "it is a folder, not an image file" in capsys.readouterr().err
 
 
 # -- RGBI scans ------------------------------------------------------------------
