@@ -443,6 +443,18 @@ def _prepare(dest: str | None, count: int) -> tuple[Path | None, bool]:
         return None, False
     path = Path(dest)
     if not _is_folder(dest, count):
+        from .fileio import SUPPORTED_EXTENSIONS
+
+        # found now, not after a long restoration
+        if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
+            problem = (f"{path.suffix} is not a supported image type" if path.suffix
+                       else "the file name has no extension")
+            msg = (f"cannot write {dest}: {problem}; use one of "
+                   f"{', '.join(SUPPORTED_EXTENSIONS)}")
+            raise FileFormatError(msg)
+        if not path.resolve().parent.is_dir():
+            msg = f"cannot write {dest}: its folder does not exist"
+            raise FileFormatError(msg)
         return path, False
     if path.exists() and not path.is_dir():
         msg = f"{dest} is a file, but several inputs need an output folder"

@@ -643,10 +643,24 @@ def test_recipes_and_reports_follow_the_umask(tmp_path, rng):
     assert not list(tmp_path.glob("**/*.tmp"))
 
 
+@pytest.mark.parametrize(("name", "message"), [
+    ("q.bmp", ".bmp is not a supported image type"),
+    ("nowhere/q.tif", "its folder does not exist"),
+])
+def test_an_unwritable_output_is_refused_before_any_work(tmp_path, rng, capsys, monkeypatch,
+                                                         name, message):
+    src = _png8(tmp_path / "a.png", rng)
+    ran = []
+    monkeypatch.setattr(cli, "process", lambda *args, **kw: ran.append(args))
+    assert main(["run", "sharpen", str(src), "-o", str(tmp_path / name)]) == 2
+    assert message in capsys.readouterr().err
+    assert not ran
+
+
 def test_a_folder_given_as_input_is_named_as_one(tmp_path, rng, capsys):
     folder = tmp_path / "scans"
     folder.mkdir()
-    assert main(["run", "sharpen", str(folder), "-o", str(tmp_path / "out")]) != 0
+    assert main(["run", "sharpen", str(folder), "-o", str(tmp_path / "out") + "/"]) != 0
     assert "it is a folder, not an image file" in capsys.readouterr().err
 
 
