@@ -210,9 +210,9 @@ class Frame:
 
         Within :attr:`margin` px of the image the ring is the image
         mirrored outwards, faded (raised cosine) to the local mean of the
-        border it faces; further out it passes smoothly from one border's
+        border it faces; further out it passes linearly from one border's
         local mean to the opposite border's, so opposite sides of the frame
-        meet smoothly and the blurred border is never wrapped against the
+        meet without a step and the blurred border is never wrapped against the
         opposite border. What lies within the margin depends only on the
         pixels near each border, not on the whole image or the frame's
         size: a tile that ends at the image's edge treats it as the whole
