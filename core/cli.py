@@ -594,7 +594,8 @@ def write_report(reports: Sequence[dict[str, Any]], source: Path, folder: Path,
     Masks the size of the image (e.g. the dust found) are written as 16-bit
     gray PNGs next to ``<name>-report.json``, which names them.
     """
-    from .fileio import save, write_text
+    from .atomic_write import write_text
+    from .fileio import save
 
     folder.mkdir(parents=True, exist_ok=True)
     steps = []

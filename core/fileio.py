@@ -57,7 +57,6 @@ import math
 import os
 import secrets
 import struct
-import tempfile
 import warnings
 import zlib
 from collections.abc import Callable
@@ -74,7 +73,7 @@ from . import convert
 from .errors import FileFormatError, ImageError, ParameterError, PhotomendError
 from .image import Image
 
-__all__ = ["SUPPORTED_EXTENSIONS", "load", "save", "write_text"]
+__all__ = ["SUPPORTED_EXTENSIONS", "load", "save"]
 
 _FORMAT_BY_SUFFIX = {
     ".tif": "tiff",
@@ -299,35 +298,6 @@ def save(image: Image, path: str | os.PathLike[str], *, like: Image | None = Non
 
 
 # -- shared helpers -------------------------------------------------------------
-
-
-def write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write UTF-8 `text` to `path` whole or not at all (a recipe, a report).
-
-    The text goes to a temporary file in the same folder, which is renamed
-    into place: a failure (a full disk, Ctrl-C) leaves no partial file and
-    the old file, if any, as it was. The file gets the permissions the
-    umask gives new files (a temporary file's own are private). Errors
-    name `path`, not the temporary file.
-    """
-    target = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                   dir=target.parent)
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, str(target)) from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, str(target)) from exc
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return target
 
 
 def _format_for(path: Path, action: str) -> str:

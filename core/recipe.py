@@ -69,9 +69,9 @@ from typing import Any, overload
 import numpy as np
 
 from . import __version__, registry
+from .atomic_write import write_text
 from .engine import as_mask
 from .errors import FileFormatError, MaskError, PhotomendError, UnknownOperationError
-from .fileio import write_text
 from .hosts import FileHost, apply_operation
 from .image import Image
 from .progress import ProgressLike, as_progress

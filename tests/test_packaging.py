@@ -33,3 +33,35 @@ def test_core_imports_no_host_api():
         text = path.read_text()
         for b in banned:
             assert f"\n{b}" not in text and not text.startswith(b), f"{path}: {b}"
+
+
+def test_what_hosts_import_needs_no_file_codecs():
+    """GIMP's and Krita's Pythons have numpy, scipy and PyQt5 but not tifffile or imagecodecs.
+
+    The hosts' code paths (engine, operations, recipes, host adapters, the
+    dialog's modules) must import without them; only file I/O needs them.
+    """
+    import subprocess
+    import sys
+
+    script = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('tifffile', 'imagecodecs'):
+            raise ImportError('blocked: ' + name)
+        return None
+sys.meta_path.insert(0, Block())
+import photomend, photomend.recipe, photomend.hosts.apply, photomend.hosts.layers
+import photomend.registry
+assert photomend.registry.operations()
+try:
+    import PyQt5.QtWidgets
+except ImportError:
+    pass
+else:
+    import photomend.ui.dialog, photomend.ui.preview
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=ROOT, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
