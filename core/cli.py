@@ -472,13 +472,20 @@ def plan_jobs(request: RunRequest) -> list[Job]:
         When several inputs should go to something that is not a folder, or
         the outputs asked for do not fit what the recipe produces.
     """
-    count = len(request.inputs)
+    # a file listed twice (a shell glob and a name, say) is processed once
+    inputs: list[Path] = []
+    seen: set[Path] = set()
+    for src in request.inputs:
+        if src.resolve() not in seen:
+            seen.add(src.resolve())
+            inputs.append(src)
+    count = len(inputs)
     out, out_mask = _destinations(request)
     out_path, out_folder = _prepare(out, count)
     mask_path, mask_folder = _prepare(out_mask, count)
     return [Job(i, src, _target(out_path, out_folder, src.name),
                 _target(mask_path, mask_folder, _mask_name(src)))
-            for i, src in enumerate(request.inputs)]
+            for i, src in enumerate(inputs)]
 
 
 def _originals(jobs: Sequence[Job], reads: Sequence[Path]) -> set[Path]:
@@ -843,6 +850,16 @@ def run_batch(request: RunRequest, stderr: TextIO) -> int:
     if request.report is not None and request.report.exists() and not request.report.is_dir():
         msg = f"--report takes a folder, but {request.report} is a file"
         raise PhotomendError(msg)
+    if request.report is not None:
+        # before any image is written: a run must not replace outputs, then fail on its report
+        try:
+            request.report.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            msg = f"cannot make the --report folder {request.report}: {err.strerror}"
+            raise PhotomendError(msg) from None
+        if not os.access(request.report, os.W_OK | os.X_OK):
+            msg = f"cannot write reports into {request.report}: permission denied"
+            raise PhotomendError(msg)
     failed = precheck(jobs, request.overwrite, protected=request.reads, report=request.report)
     for index, message in sorted(failed.items()):
         status.print(f"{PROG}: {jobs[index].source}: {message}")

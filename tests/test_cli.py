@@ -657,6 +657,27 @@ def test_an_unwritable_output_is_refused_before_any_work(tmp_path, rng, capsys, 
     assert not ran
 
 
+def test_an_unusable_report_folder_is_refused_before_any_output_is_replaced(tmp_path, rng):
+    src = _png8(tmp_path / "a.png", rng)
+    out = tmp_path / "o.png"
+    out.write_bytes(b"old result")
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file where a folder would go")
+    assert main(["run", "sharpen", str(src), "-o", str(out), "--overwrite",
+                 "--report", str(blocker / "reports")]) == 2
+    assert out.read_bytes() == b"old result"
+
+
+def test_an_input_listed_twice_is_processed_once(tmp_path, rng, capsys):
+    a = _png8(tmp_path / "a.png", rng)
+    b = _png8(tmp_path / "b.png", rng)
+    out = tmp_path / "out"
+    assert main(["run", "sharpen", str(a), str(b), str(tmp_path / "." / "a.png"),
+                 "-o", str(out) + "/"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+    assert "failed" not in capsys.readouterr().err
+
+
 def test_a_folder_given_as_input_is_named_as_one(tmp_path, rng, capsys):
     folder = tmp_path / "scans"
     folder.mkdir()
