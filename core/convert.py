@@ -9,6 +9,7 @@ are (no clipping, so HDR values survive).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Literal
 
@@ -59,13 +60,13 @@ def check_finite(array: np.ndarray, what: str = "image") -> None:
     """Raise :class:`ImageError` for NaN, infinity or magnitudes past :data:`MAX_VALUE`."""
     if array.dtype.kind != "f" or array.size == 0:
         return
-    # A float64 sum is finite exactly when every value is (float32/16
-    # values cannot overflow it), and needs no full-size boolean temporary.
-    if not np.isfinite(np.sum(array, dtype=np.float64)):
+    # The extremes are NaN or infinite exactly when some value is (a NaN
+    # propagates through min and max), and need no full-size temporary.
+    low, high = float(array.min()), float(array.max())
+    if not (math.isfinite(low) and math.isfinite(high)):
         bad = int(np.count_nonzero(~np.isfinite(array)))
         msg = f"the {what} contains {bad} NaN or infinite value(s); photomend needs finite pixels"
         raise ImageError(msg)
-    low, high = float(array.min()), float(array.max())
     if max(-low, high) > MAX_VALUE:
         msg = (f"the {what} holds values from {low:.3g} to {high:.3g}; photomend works with "
                f"pixels within ±{MAX_VALUE:.0e} (1.0 is white): scale the image first")

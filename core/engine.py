@@ -151,12 +151,12 @@ def run(
         raise ParameterError(msg)
     if isinstance(image, Image):
         img = image
+        convert.check_finite(img.color)  # (Image.from_array checks an array's own values)
     elif isinstance(image, np.ndarray):
         img = Image.from_array(image)
     else:
         msg = f"expected a numpy array or photomend.Image, got {type(image).__name__}"
         raise ImageError(msg)
-    convert.check_finite(img.color)
     height, width = img.height, img.width
     scan_ir = str(spec.extra.get("scan_infrared") or "")
     # (not where a parameter that replaces detection is given, e.g. a damage mask)
