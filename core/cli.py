@@ -443,15 +443,9 @@ def _prepare(dest: str | None, count: int) -> tuple[Path | None, bool]:
         return None, False
     path = Path(dest)
     if not _is_folder(dest, count):
-        from .fileio import SUPPORTED_EXTENSIONS
+        from .fileio import format_for
 
-        # found now, not after a long restoration
-        if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
-            problem = (f"{path.suffix} is not a supported image type" if path.suffix
-                       else "the file name has no extension")
-            msg = (f"cannot write {dest}: {problem}; use one of "
-                   f"{', '.join(SUPPORTED_EXTENSIONS)}")
-            raise FileFormatError(msg)
+        format_for(path, "write")  # found now, not after a long restoration
         if not path.resolve().parent.is_dir():
             msg = f"cannot write {dest}: its folder does not exist"
             raise FileFormatError(msg)
@@ -476,8 +470,9 @@ def plan_jobs(request: RunRequest) -> list[Job]:
     inputs: list[Path] = []
     seen: set[Path] = set()
     for src in request.inputs:
-        if src.resolve() not in seen:
-            seen.add(src.resolve())
+        key = src.resolve()
+        if key not in seen:
+            seen.add(key)
             inputs.append(src)
     count = len(inputs)
     out, out_mask = _destinations(request)

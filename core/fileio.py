@@ -73,7 +73,7 @@ from . import convert
 from .errors import FileFormatError, ImageError, ParameterError, PhotomendError
 from .image import Image
 
-__all__ = ["SUPPORTED_EXTENSIONS", "load", "save"]
+__all__ = ["SUPPORTED_EXTENSIONS", "format_for", "load", "save"]
 
 _FORMAT_BY_SUFFIX = {
     ".tif": "tiff",
@@ -154,7 +154,7 @@ def load(path: str | os.PathLike[str]) -> Image:
     if source.is_dir():
         msg = f"cannot read {source}: it is a folder, not an image file"
         raise FileFormatError(msg)
-    fmt = _format_for(source, "read")
+    fmt = format_for(source, "read")
     try:
         with open(source, "rb") as fh:
             head = fh.read(16)
@@ -254,7 +254,7 @@ def save(image: Image, path: str | os.PathLike[str], *, like: Image | None = Non
     per metre, so it reads back rounded to 0.1 dpi; JPEG stores whole dpi.
     """
     target = Path(path)
-    fmt = _format_for(target, "write")
+    fmt = format_for(target, "write")
     label = _FORMAT_LABEL[fmt]
     if not isinstance(image, Image):
         msg = (f"save expects a photomend Image, got {type(image).__name__}; "
@@ -300,8 +300,11 @@ def save(image: Image, path: str | os.PathLike[str], *, like: Image | None = Non
 # -- shared helpers -------------------------------------------------------------
 
 
-def _format_for(path: Path, action: str) -> str:
-    """Return the format named by `path`'s extension or raise for others."""
+def format_for(path: Path, action: str) -> str:
+    """Return the format named by `path`'s extension; raise :class:`FileFormatError` for others.
+
+    `action` ("read", "write") goes into the message.
+    """
     fmt = _FORMAT_BY_SUFFIX.get(path.suffix.lower())
     if fmt is None:
         problem = (f"{path.suffix} is not a supported image type" if path.suffix
