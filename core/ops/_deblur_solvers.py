@@ -280,13 +280,14 @@ def _extend_axis(a: np.ndarray, before: int, after: int, ramp: int,
     near = np.minimum(d_last, d_first)
     fade = np.clip(1.0 - near / (ramp + 1.0), 0.0, 1.0)
     weight = (0.5 - 0.5 * np.cos(np.pi * fade)).astype(np.float32)
-    # mirror images of the nearer border (symmetric, repeating if the gap is long)
-    mirrored = np.pad(a, ((gap, gap), *((0, 0),) * (a.ndim - 1)), mode="symmetric")
-    src = np.where(d_last <= d_first, gap + n - 1 + d_last, gap - d_first)
+    # rows mirrored about the nearer border (symmetric, repeating if the gap
+    # is long): only the gap's rows are gathered, not a padded copy of `a`
+    virtual = np.where(d_last <= d_first, n - 1 + d_last, -d_first) % (2 * n)
+    src = np.where(virtual >= n, 2 * n - 1 - virtual, virtual)
     shape = (gap, *(1,) * (a.ndim - 1))
     target = ((1.0 - share).reshape(shape) * edge["last"][None]
               + share.reshape(shape) * edge["first"][None])
-    ring = target + weight.reshape(shape) * (mirrored[src] - target)
+    ring = target + weight.reshape(shape) * (a[src] - target)
     out = np.empty((n + gap, *a.shape[1:]), dtype=np.float32)
     out[before:before + n] = a
     out[before + n:] = ring[:after]
