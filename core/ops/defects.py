@@ -495,9 +495,9 @@ def _shape_filter(soft: np.ndarray, max_size: int, kinds: Kinds,
                 & (length >= LINE_ELONGATION * width))
     if branched.any():
         ridge = found & (depth >= ndimage.maximum_filter(depth, size=3))
-        typical = 2.0 * np.asarray(ndimage.median(depth, labels * ridge,
-                                                  index=np.arange(1, count + 1))) - 1.0
-        is_line |= branched & (typical <= LINE_WIDTH)
+        ids = np.flatnonzero(branched) + 1  # only the candidates' medians
+        typical = 2.0 * np.asarray(ndimage.median(depth, labels * ridge, index=ids)) - 1.0
+        is_line[ids - 1] |= typical <= LINE_WIDTH
     is_line &= ~plugged
     widened = np.zeros(count, bool)
     if fine is not None:
